@@ -1,0 +1,173 @@
+/**
+ * The one table of configuration keys (SPEC §3). It drives validation (load.ts walks it,
+ * and defaults are parsed from the `default` column with the same rules as user input) and
+ * documentation (the README table is compared with it).
+ */
+
+export interface ConfigKeySpec {
+  /** YAML path as documented, e.g. `listen`, `token.max-bytes`, `providers[].jwks.refresh-interval`. */
+  readonly path: string;
+  /** Short human type: `duration`, `string`, `integer`, `boolean`, `list of string`, `address`, ... */
+  readonly type: string;
+  /** As shown in docs (YAML text); `''` if none. */
+  readonly default: string;
+  readonly description: string;
+}
+
+/** How a value is checked and normalised; see validate.ts. */
+export const KEY_KINDS = [
+  'section', 'list', 'address', 'address-or-off', 'workers', 'duration', 'integer', 'boolean',
+  'string', 'issuer', 'realm', 'header', 'optional-header', 'claim-headers', 'provider-name',
+  'key-file', 'file', 'audience', 'algorithms', 'pattern', 'url-path', 'token-name',
+] as const;
+export type KeyKind = (typeof KEY_KINDS)[number];
+
+/** A row plus what validation needs beyond the docs. */
+export interface KeySpec extends ConfigKeySpec {
+  readonly kind: KeyKind;
+  /** Must be set (no default) whenever its section is present. */
+  readonly required?: true;
+  /** A section that stays absent unless set (`tls`, `token-page`). */
+  readonly optional?: true;
+  /** Cannot be written in a .properties file. */
+  readonly yamlOnly?: true;
+  /** Bounds: integers as is, durations in milliseconds. */
+  readonly min?: number;
+  readonly max?: number;
+}
+
+/** setTimeout's limit: longer timers fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export const SCHEMA: readonly KeySpec[] = [
+  { path: 'listen', kind: 'address', type: 'address', default: '127.0.0.1:9191',
+    description: 'gRPC ext_authz listener: host:port, or unix:/path for a Unix socket.' },
+  { path: 'admin-listen', kind: 'address-or-off', type: 'address or "off"', default: '127.0.0.1:9901',
+    description: 'HTTP listener for /metrics, /healthz and /readyz; "off" disables it.' },
+  { path: 'tls', kind: 'section', optional: true, type: 'mapping', default: '',
+    description: 'TLS for the gRPC listener; off unless set. The files are re-read when they change.' },
+  { path: 'tls.cert-file', kind: 'file', required: true, type: 'file path', default: '',
+    description: 'PEM certificate (chain). Required with tls.' },
+  { path: 'tls.key-file', kind: 'file', required: true, type: 'file path', default: '',
+    description: 'PEM private key. Required with tls.' },
+  { path: 'tls.client-ca-file', kind: 'file', type: 'file path', default: '',
+    description: 'PEM CA bundle; when set, clients must present a certificate it signed (mTLS).' },
+  { path: 'workers', kind: 'workers', type: 'integer or "auto"', default: '1', min: 1, max: 1024,
+    description: 'Processes serving the listener; "auto" = one per CPU core.' },
+  { path: 'clock-skew', kind: 'duration', type: 'duration', default: '60s', min: 0,
+    description: 'Tolerance for exp and nbf.' },
+  { path: 'realm', kind: 'realm', type: 'string', default: 'jwt-ext-authz',
+    description: 'Realm in WWW-Authenticate (no quotes or backslashes).' },
+  { path: 'token', kind: 'section', type: 'mapping', default: '',
+    description: 'Where the token is found and how large it may be.' },
+  { path: 'token.sources', kind: 'list', yamlOnly: true, type: 'list of token source',
+    default: '[{header: authorization, scheme: Bearer}]',
+    description: 'Tried in order; each entry has exactly one of header, cookie or query. YAML only.' },
+  { path: 'token.sources[].header', kind: 'header', type: 'header name', default: '',
+    description: 'Request header carrying the token (compared lower-case).' },
+  { path: 'token.sources[].scheme', kind: 'token-name', type: 'string', default: '',
+    description: 'With header: scheme before the token, compared case-insensitively; the token is trimmed. Without it the whole value is the token.' },
+  { path: 'token.sources[].cookie', kind: 'token-name', type: 'string', default: '',
+    description: 'Cookie carrying the token.' },
+  { path: 'token.sources[].query', kind: 'string', type: 'string', default: '',
+    description: 'Query parameter carrying the token.' },
+  { path: 'token.max-bytes', kind: 'integer', type: 'integer', default: '8192', min: 1, max: 1_048_576,
+    description: 'Longer tokens are rejected (token_too_large) without parsing.' },
+  { path: 'response', kind: 'section', type: 'mapping', default: '',
+    description: 'What an allow answer adds upstream.' },
+  { path: 'response.principal-header', kind: 'header', type: 'header name', default: 'x-jwt-principal',
+    description: 'Header set to the mapped principal.' },
+  { path: 'response.pass-through-header', kind: 'optional-header', type: 'header name or ""',
+    default: 'x-forwarded-access-token',
+    description: 'Header set to the verified token as received; "" disables it.' },
+  { path: 'response.forward-original', kind: 'boolean', type: 'boolean', default: 'true',
+    description: 'false: remove the header, cookie or query parameter that carried the token.' },
+  { path: 'response.claim-headers', kind: 'claim-headers', type: 'map of header name to claim path', default: '{}',
+    description: 'Extra headers set from claims (arrays joined with ","), e.g. { x-jwt-email: email }.' },
+  { path: 'response.dynamic-metadata', kind: 'boolean', type: 'boolean', default: 'true',
+    description: 'Put principal, user, provider, iss and sub in CheckResponse.dynamic_metadata.' },
+  { path: 'cache', kind: 'section', type: 'mapping', default: '', description: 'Verified-token cache.' },
+  { path: 'cache.max-entries', kind: 'integer', type: 'integer', default: '10000', min: 0,
+    description: 'Entries in the verified-token cache; 0 disables it.' },
+  { path: 'providers', kind: 'list', required: true, yamlOnly: true, type: 'list of provider', default: '',
+    description: 'Required, at least one. In a .properties file: the single provider "default" made of the http-server.authentication.jwt.* lines.' },
+  { path: 'providers[].name', kind: 'provider-name', required: true, type: 'string', default: '',
+    description: 'Required and unique: lower-case letters, digits, "_" and "-". Used in logs, metrics and jwt.providers.' },
+  { path: 'providers[].key-file', kind: 'key-file', required: true, type: 'file path or URL', default: '',
+    description: 'Required. https:// or http:// (case-sensitive): a JWKS URL; otherwise a PEM public key or base64 HMAC file; ${KID} or $KEYID makes it a per-key template.' },
+  { path: 'providers[].required-issuer', kind: 'issuer', type: 'string', default: '',
+    description: 'iss must equal this exactly; also picks the provider for a token.' },
+  { path: 'providers[].required-audience', kind: 'audience', type: 'string or list of string', default: '',
+    description: 'At least one of these must be in aud.' },
+  { path: 'providers[].principal-field', kind: 'string', type: 'string', default: 'sub',
+    description: 'Top-level claim holding the principal.' },
+  { path: 'providers[].user-mapping', kind: 'section', type: 'mapping', default: '',
+    description: 'Trino user mapping; pattern and file are exclusive. Neither: the principal, trimmed.' },
+  { path: 'providers[].user-mapping.pattern', kind: 'pattern', type: 'regular expression', default: '',
+    description: 'Must match the whole principal; the user is group 1.' },
+  { path: 'providers[].user-mapping.file', kind: 'file', type: 'file path', default: '',
+    description: 'Trino JSON rules file {"rules": [...]}.' },
+  { path: 'providers[].algorithms', kind: 'algorithms', type: 'list of algorithm', default: '',
+    description: 'Allow-list from HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, Ed25519. Unset: every asymmetric alg the key allows, HS* only for HMAC files.' },
+  { path: 'providers[].jwks', kind: 'section', type: 'mapping', default: '',
+    description: 'JWKS fetching, used when key-file is a URL.' },
+  { path: 'providers[].jwks.refresh-interval', kind: 'duration', type: 'duration', default: '15m', min: 1, max: MAX_TIMER_MS,
+    description: 'Scheduled refetch period.' },
+  { path: 'providers[].jwks.min-refresh-interval', kind: 'duration', type: 'duration', default: '30s', min: 0, max: MAX_TIMER_MS,
+    description: 'Cooldown between fetches caused by an unknown kid.' },
+  { path: 'providers[].jwks.timeout', kind: 'duration', type: 'duration', default: '5s', min: 1, max: MAX_TIMER_MS,
+    description: 'Time limit of one fetch.' },
+  { path: 'providers[].jwks.max-stale', kind: 'duration', type: 'duration', default: '24h', min: 0,
+    description: 'Keep serving the last good key set this long while fetches fail.' },
+  { path: 'providers[].jwks.ca-file', kind: 'file', type: 'file path', default: '',
+    description: 'Extra PEM CA for the JWKS endpoint (NODE_EXTRA_CA_CERTS also works).' },
+  { path: 'token-page', kind: 'section', optional: true, type: 'mapping', default: '',
+    description: 'Client token page (SPEC §9); off unless set.' },
+  { path: 'token-page.path', kind: 'url-path', required: true, type: 'URL path', default: '',
+    description: 'Request path answered with the token page; starts with "/".' },
+];
+
+export const CONFIG_KEYS: readonly ConfigKeySpec[] = SCHEMA;
+
+/** `providers[].jwks.timeout` → parent `providers[].jwks`, name `timeout`. */
+export function splitPath(path: string): { readonly parent: string; readonly name: string } {
+  const dot = path.lastIndexOf('.');
+  return dot < 0 ? { parent: '', name: path } : { parent: path.slice(0, dot), name: path.slice(dot + 1) };
+}
+
+/** Rows by parent path (`''` for the top level); list items are under `<list>[]`. */
+export const CHILDREN: ReadonlyMap<string, readonly KeySpec[]> = (() => {
+  const m = new Map<string, KeySpec[]>();
+  for (const spec of SCHEMA) {
+    const { parent } = splitPath(spec.path);
+    const list = m.get(parent) ?? [];
+    list.push(spec);
+    m.set(parent, list);
+  }
+  return m;
+})();
+
+/** Levenshtein distance, for "did you mean" hints. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      cur.push(Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, sub));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/** `" (did you mean x?)"` when one candidate is close (ignoring case), else `""`. */
+export function suggest(word: string, candidates: Iterable<string>): string {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 4)) + 1;
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) { best = c; bestD = d; }
+  }
+  return best === undefined ? '' : ` (did you mean ${best}?)`;
+}

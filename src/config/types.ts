@@ -1,0 +1,70 @@
+/**
+ * The validated, normalised, frozen configuration (SPEC §3). Durations are milliseconds.
+ * Key names are the camelCase forms of the YAML keys; `CONFIG_KEYS` in schema.ts maps them.
+ */
+export type TokenSource =
+  | { readonly kind: 'header'; readonly name: string; readonly scheme?: string }
+  | { readonly kind: 'cookie'; readonly name: string }
+  | { readonly kind: 'query'; readonly name: string };
+
+export interface UserMappingConfig {
+  readonly pattern?: string;
+  /** Absolute path of a Trino JSON rule file. */
+  readonly file?: string;
+}
+
+export interface JwksConfig {
+  readonly refreshIntervalMs: number;
+  readonly minRefreshIntervalMs: number;
+  readonly timeoutMs: number;
+  readonly maxStaleMs: number;
+  readonly caFile?: string;
+}
+
+export interface ProviderConfig {
+  readonly name: string;
+  /** JWKS URL (`https://` / `http://`, case-sensitive) or a local path (absolute once loaded). */
+  readonly keyFile: string;
+  readonly requiredIssuer?: string;
+  /** Any one must be in `aud`; empty means no audience check. */
+  readonly requiredAudience: readonly string[];
+  readonly principalField: string;
+  readonly userMapping: UserMappingConfig;
+  /** Explicit allow-list; absent means "whatever the key allows". */
+  readonly algorithms?: readonly string[];
+  readonly jwks: JwksConfig;
+}
+
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile?: string;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from; absent in demo mode. */
+  readonly file?: string;
+  readonly listen: string;
+  /** `"off"` disables the admin listener. */
+  readonly adminListen: string;
+  readonly tls?: TlsConfig;
+  readonly workers: number | 'auto';
+  readonly clockSkewMs: number;
+  readonly realm: string;
+  readonly token: {
+    readonly sources: readonly TokenSource[];
+    readonly maxBytes: number;
+  };
+  readonly response: {
+    readonly principalHeader: string;
+    /** `""` disables the pass-through header. */
+    readonly passThroughHeader: string;
+    readonly forwardOriginal: boolean;
+    /** header name (lower-case) → claim path */
+    readonly claimHeaders: Readonly<Record<string, string>>;
+    readonly dynamicMetadata: boolean;
+  };
+  readonly cache: { readonly maxEntries: number };
+  readonly providers: readonly ProviderConfig[];
+  readonly tokenPage?: { readonly path: string };
+}

@@ -1,0 +1,250 @@
+/**
+ * Walks a Raw tree against the schema table: unknown keys, types, bounds, required keys and
+ * defaults. Produces a kebab-case tree of normalised values; build.ts turns it into a Config.
+ * Every problem is recorded; nothing here throws.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { JWS_ALGORITHMS } from '../keys/algorithms.js';
+import { parseDuration } from './duration.js';
+import { type Ctx, type Raw, type RawMap, at, joinPath, plainToRaw, problem, warning } from './raw.js';
+import { CHILDREN, type KeySpec, SCHEMA, suggest } from './schema.js';
+
+export interface Tree { readonly [key: string]: unknown }
+
+/** HTTP header field-name token (RFC 9110), lower-case. */
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const INVALID = Symbol('invalid');
+type Parsed = unknown;
+
+const describe = (raw: Raw): string =>
+  raw.kind === 'map' ? 'a mapping' : raw.kind === 'seq' ? 'a list' : raw.value === null ? 'nothing' : JSON.stringify(raw.value);
+
+/** A scalar as a string: YAML numbers/booleans keep their written form (`aud: 0123`). */
+function text(raw: Raw, ctx: Ctx, what: string): string | typeof INVALID {
+  if (raw.kind === 'scalar' && raw.value !== null) {
+    return typeof raw.value === 'string' ? raw.value : raw.source ?? String(raw.value);
+  }
+  problem(ctx, raw, `expected ${what}, got ${describe(raw)}`);
+  return INVALID;
+}
+
+/** A list of strings: a YAML list (or one string), or comma-separated text from .properties. */
+function stringList(raw: Raw, ctx: Ctx, what: string): string[] | typeof INVALID {
+  if (raw.kind === 'scalar' && raw.text && typeof raw.value === 'string') {
+    return raw.value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  }
+  if (raw.kind !== 'seq') {
+    const one = text(raw, ctx, `${what} or a list of them`);
+    return one === INVALID ? INVALID : [one];
+  }
+  const out: string[] = [];
+  let ok = true;
+  for (const item of raw.items) {
+    const s = text(item, ctx, what);
+    if (s === INVALID) ok = false;
+    else if (s === '') { problem(ctx, item, `empty ${what}`); ok = false; }
+    else out.push(s);
+  }
+  return ok ? out : INVALID;
+}
+
+function bounded(n: number, spec: KeySpec, raw: Raw, ctx: Ctx, show: (n: number) => string): number | typeof INVALID {
+  if (spec.min !== undefined && n < spec.min) { problem(ctx, raw, `must be at least ${show(spec.min)}`); return INVALID; }
+  if (spec.max !== undefined && n > spec.max) { problem(ctx, raw, `must be at most ${show(spec.max)}`); return INVALID; }
+  return n;
+}
+
+function integer(raw: Raw, spec: KeySpec, ctx: Ctx): number | typeof INVALID {
+  let n: number | undefined;
+  if (raw.kind === 'scalar' && typeof raw.value === 'number' && Number.isSafeInteger(raw.value)) n = raw.value;
+  if (raw.kind === 'scalar' && raw.text && typeof raw.value === 'string' && /^\d{1,15}$/.test(raw.value)) n = Number(raw.value);
+  if (n === undefined) { problem(ctx, raw, `expected an integer, got ${describe(raw)}`); return INVALID; }
+  return bounded(n, spec, raw, ctx, String);
+}
+
+function address(raw: Raw, ctx: Ctx): string | typeof INVALID {
+  const s = text(raw, ctx, 'an address like 127.0.0.1:9191 or unix:/path');
+  if (s === INVALID) return s;
+  if (s.startsWith('unix:')) {
+    if (s.length > 'unix:'.length) return s;
+  } else {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(s);
+    if (m !== null && Number(m[2]) <= 65535) return s;
+  }
+  problem(ctx, raw, `expected host:port (IPv6 as [::1]:port) or unix:/path, got "${s}"`);
+  return INVALID;
+}
+
+function header(raw: Raw, ctx: Ctx, allowEmpty: boolean): string | typeof INVALID {
+  const s = text(raw, ctx, 'a header name');
+  if (s === INVALID) return s;
+  const lower = s.toLowerCase();
+  if ((allowEmpty && lower === '') || HEADER_TOKEN.test(lower)) return lower;
+  problem(ctx, raw, `"${s}" is not a valid HTTP header name`);
+  return INVALID;
+}
+
+function filePath(raw: Raw, ctx: Ctx): string | typeof INVALID {
+  const s = text(raw, ctx, 'a file path');
+  if (s === INVALID) return s;
+  if (s === '') { problem(ctx, raw, 'must not be empty'); return INVALID; }
+  return isAbsolute(s) ? s : resolve(ctx.baseDir, s);
+}
+
+type LeafParser = (raw: Raw, spec: KeySpec, ctx: Ctx) => Parsed | typeof INVALID;
+
+const nonEmpty = (what: string, check?: (s: string) => string | undefined): LeafParser => (raw, _spec, ctx) => {
+  const s = text(raw, ctx, what);
+  if (s === INVALID) return s;
+  const err = s === '' ? 'must not be empty' : check?.(s);
+  if (err === undefined) return s;
+  problem(ctx, raw, err);
+  return INVALID;
+};
+
+const LEAF: Readonly<Record<Exclude<KeySpec['kind'], 'section' | 'list'>, LeafParser>> = {
+  'address': (raw, _s, ctx) => address(raw, ctx),
+  'address-or-off': (raw, _s, ctx) => (raw.kind === 'scalar' && raw.value === 'off' ? 'off' : address(raw, ctx)),
+  'workers': (raw, spec, ctx) => (raw.kind === 'scalar' && raw.value === 'auto' ? 'auto' : integer(raw, spec, ctx)),
+  'integer': integer,
+  'duration': (raw, spec, ctx) => {
+    if (raw.kind !== 'scalar' || (typeof raw.value !== 'string' && typeof raw.value !== 'number')) {
+      problem(ctx, raw, `expected a duration like 30s, got ${describe(raw)}`);
+      return INVALID;
+    }
+    const r = parseDuration(String(raw.value));
+    if (!r.ok) { problem(ctx, raw, r.message); return INVALID; }
+    return bounded(r.ms, spec, raw, ctx, (n) => `${n}ms`);
+  },
+  'boolean': (raw, _s, ctx) => {
+    if (raw.kind === 'scalar' && typeof raw.value === 'boolean') return raw.value;
+    if (raw.kind === 'scalar' && raw.text && typeof raw.value === 'string' && /^(true|false)$/i.test(raw.value)) {
+      return raw.value.toLowerCase() === 'true';
+    }
+    problem(ctx, raw, `expected true or false, got ${describe(raw)}`);
+    return INVALID;
+  },
+  'string': nonEmpty('a string'),
+  'issuer': (raw, _s, ctx) => {
+    const s = text(raw, ctx, 'a string');
+    // Trino (jjwt) skips the check when the expected issuer is empty; say so rather than fail.
+    if (s === '') { warning(ctx, raw, 'is empty, so no issuer is required'); return undefined; }
+    return s;
+  },
+  'realm': nonEmpty('a string', (s) =>
+    /["\\\u0000-\u001f\u007f]/.test(s) ? 'must not contain quotes, backslashes or control characters (it is quoted in WWW-Authenticate)' : undefined),
+  'header': (raw, _s, ctx) => header(raw, ctx, false),
+  'optional-header': (raw, _s, ctx) => header(raw, ctx, true),
+  'claim-headers': (raw, _s, ctx) => {
+    if (raw.kind !== 'map') { problem(ctx, raw, `expected a mapping of header name to claim, got ${describe(raw)}`); return INVALID; }
+    // A Map, then fromEntries: a header named __proto__ must stay an ordinary entry.
+    const out = new Map<string, string>();
+    let ok = true;
+    for (const [name, value] of raw.entries) {
+      const h = header({ kind: 'scalar', path: value.path, ...at(value.line), value: name, text: false }, ctx, false);
+      const claim = text(value, ctx, 'a claim path');
+      if (claim === '') problem(ctx, value, 'claim path must not be empty');
+      if (h === INVALID || claim === INVALID || claim === '') { ok = false; continue; }
+      if (out.has(h)) { problem(ctx, value, `header "${h}" is listed twice`); ok = false; continue; }
+      out.set(h, claim);
+    }
+    return ok ? Object.fromEntries(out) : INVALID;
+  },
+  'provider-name': nonEmpty('a provider name', (s) =>
+    PROVIDER_NAME.test(s) ? undefined : `"${s}" is not a valid provider name: use 1-63 lower-case letters, digits, "_" or "-"`),
+  'key-file': (raw, _s, ctx) => {
+    const s = text(raw, ctx, 'a file path or a JWKS URL');
+    if (s === INVALID) return s;
+    if (s.startsWith('https://') || s.startsWith('http://')) {
+      if (URL.canParse(s) && new URL(s).hostname !== '') return s;
+      problem(ctx, raw, `"${s}" is not a valid URL`);
+      return INVALID;
+    }
+    if (/^https?:\/\//i.test(s)) warning(ctx, raw, 'the URL scheme is case-sensitive: this is read as a local file path');
+    return filePath(raw, ctx);
+  },
+  'file': (raw, _s, ctx) => filePath(raw, ctx),
+  'audience': (raw, _s, ctx) => {
+    const list = stringList(raw, ctx, 'an audience');
+    return list === INVALID ? INVALID : [...new Set(list)];
+  },
+  'algorithms': (raw, _s, ctx) => {
+    const list = stringList(raw, ctx, 'an algorithm name');
+    if (list === INVALID) return INVALID;
+    if (list.length === 0) { problem(ctx, raw, 'must list at least one algorithm (leave it out to allow what the key allows)'); return INVALID; }
+    const known: readonly string[] = JWS_ALGORITHMS;
+    const bad = list.filter((a) => !known.includes(a));
+    for (const a of bad) {
+      problem(ctx, raw, a.toLowerCase() === 'none'
+        ? '"none" is never allowed: unsigned tokens are always rejected'
+        : `unknown algorithm "${a}"${suggest(a, known)}; known: ${known.join(', ')}`);
+    }
+    return bad.length > 0 ? INVALID : [...new Set(list)];
+  },
+  'pattern': nonEmpty('a regular expression'),
+  'url-path': nonEmpty('a URL path', (s) =>
+    s.startsWith('/') && !/[\s?#]/.test(s) ? undefined : `"${s}" must start with "/" and contain no spaces, "?" or "#"`),
+  'token-name': nonEmpty('a name', (s) => (TOKEN.test(s) ? undefined : `"${s}" is not a valid name (letters, digits and !#$%&'*+-.^_\`|~)`)),
+};
+
+const SPEC_BY_PATH = new Map(SCHEMA.map((s) => [s.path, s]));
+
+/** Reads one key's value (or its default) at canonical path `canon`. */
+function value(spec: KeySpec, raw: Raw, canon: string, ctx: Ctx): Parsed | typeof INVALID {
+  ctx.nodes.set(canon, raw);
+  if (spec.kind === 'section') return section(spec.path, raw, canon, ctx);
+  if (spec.kind === 'list') {
+    if (raw.kind !== 'seq') { problem(ctx, raw, `expected a list, got ${describe(raw)}`); return INVALID; }
+    if (raw.items.length === 0) { problem(ctx, raw, spec.path === 'providers' ? 'at least one provider is required' : 'must list at least one entry'); return INVALID; }
+    // Bad items are left out; their problems are recorded and the list is still checked.
+    return raw.items.map((item, i) => section(`${spec.path}[]`, item, `${canon}[${i}]`, ctx)).filter((t) => t !== INVALID);
+  }
+  return LEAF[spec.kind](raw, spec, ctx);
+}
+
+/** Reads a mapping whose keys are the schema rows under `prefix`. */
+export function section(prefix: string, raw: Raw, canon: string, ctx: Ctx): Tree | typeof INVALID {
+  ctx.nodes.set(canon, raw);
+  let map: RawMap;
+  if (raw.kind === 'map') map = raw;
+  else if (raw.kind === 'scalar' && raw.value === null) map = { kind: 'map', path: raw.path, entries: new Map(), ...at(raw.line) };
+  else { problem(ctx, raw, `expected a mapping, got ${describe(raw)}`); return INVALID; }
+
+  const specs = CHILDREN.get(prefix) ?? [];
+  const names = specs.map((s) => s.path.slice(prefix === '' ? 0 : prefix.length + 1));
+  for (const [name, child] of map.entries) {
+    if (names.includes(name)) continue;
+    const dotted = SPEC_BY_PATH.get(prefix === '' ? name : `${prefix}.${name}`);
+    const hint = name.includes('.') && dotted !== undefined && prefix === ''
+      ? ' (dotted keys are for .properties files; in YAML nest it)'
+      : suggest(name, names);
+    problem(ctx, child, `unknown key${hint}`);
+  }
+
+  // Invalid values are left out rather than failing the section, so later checks still run.
+  const out: Record<string, unknown> = {};
+  specs.forEach((spec, i) => {
+    const name = names[i] ?? '';
+    const childCanon = joinPath(canon, name);
+    let child = map.entries.get(name);
+    if (child === undefined) {
+      if (spec.required === true) {
+        problem(ctx, { path: joinPath(map.path, name), ...at(map.line) },
+          prefix === '' && spec.kind === 'list' ? 'at least one provider is required' : 'is required');
+        return;
+      }
+      if (spec.optional === true) return;
+      if (spec.kind === 'section') child = { kind: 'map', path: joinPath(map.path, name), entries: new Map() };
+      else if (spec.default === '') return;
+      else child = plainToRaw(parseYaml(spec.default) as unknown, joinPath(map.path, name));
+    }
+    const v = value(spec, child, childCanon, ctx);
+    if (v !== INVALID && v !== undefined) out[name] = v;
+  });
+  return out;
+}
+
+export { INVALID };
