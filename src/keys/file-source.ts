@@ -1,0 +1,234 @@
+import { createHash } from 'node:crypto';
+import { realpathSync, unwatchFile, watch, watchFile, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { reject } from '../reasons.js';
+import { algorithmsForKey, describeKey } from './algorithms.js';
+import { errnoCode, parseKeyFile, readKeyFile } from './key-file.js';
+import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
+
+export interface FileKeySourceOptions {
+  /** A changed key file was re-read and is now used. */
+  onReload?: (path: string) => void;
+  /** A key file (or its folder watch) has a problem; for a static file the previous key stays. */
+  onError?: (path: string, message: string) => void;
+}
+
+const PLACEHOLDER = /\$\{KID\}|\$KEYID/;
+const DEFAULT_KID = 'default-key';
+const DEBOUNCE_MS = 50;
+/** Bounds the per-kid cache of a template; only existing, valid files ever enter it. */
+const TEMPLATE_CACHE_MAX = 1000;
+/** When the template folder cannot be watched, cached keys are re-read after this long. */
+const UNWATCHED_MAX_AGE_MS = 30_000;
+/** Fallback stat polling for a static file whose folder cannot be watched. */
+const POLL_INTERVAL_MS = 2_000;
+
+/** `${KID}` is what Trino's code substitutes; `$KEYID` is what Starburst's docs say. */
+export const isKeyTemplate = (path: string): boolean => PLACEHOLDER.test(path);
+
+/** Trino's path-traversal defence: every UTF-16 code unit outside [A-Za-z0-9_-] becomes `_`. */
+export const sanitizeKid = (kid: string): string => kid.replace(/[^A-Za-z0-9_-]/g, '_');
+
+type Loaded = { keys: readonly VerificationKey[]; digest: string } | { error: string; missing: boolean };
+
+function loadKey(path: string, kid: string | undefined): Loaded {
+  const read = readKeyFile(path);
+  if ('error' in read) return read;
+  const digest = createHash('sha256').update(read.content).digest('hex');
+  const parsed = parseKeyFile(read.content);
+  if ('error' in parsed) return { error: parsed.error, missing: false };
+  const key: VerificationKey = {
+    ...(kid === undefined ? {} : { kid }),
+    key: parsed.key,
+    algorithms: algorithmsForKey(parsed.key),
+    description: `${describeKey(parsed.key)} ${path}`,
+  };
+  return { keys: Object.freeze([key]), digest };
+}
+
+/** fs.watch on whole folders (editors and kubelet replace files rather than write them). */
+class FolderWatcher {
+  private readonly watchers = new Map<string, FSWatcher>();
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly onEvent: (name: string | null) => void,
+    private readonly onError: (dir: string, message: string) => void,
+  ) {}
+
+  /** Watches exactly `dirs`; returns how many are watched. */
+  set(dirs: ReadonlySet<string>): number {
+    for (const [dir, w] of this.watchers) if (!dirs.has(dir)) this.drop(dir, w);
+    for (const dir of dirs) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, { persistent: false }, (_event, name) => this.onEvent(name));
+        // A folder that vanishes errors out; report it as a change so the owner re-checks.
+        w.on('error', () => {
+          this.drop(dir, w);
+          this.onEvent(null);
+        });
+        this.watchers.set(dir, w);
+      } catch (e: unknown) {
+        if (this.reported.has(dir)) continue;
+        this.reported.add(dir);
+        const message = `cannot watch the folder (${errnoCode(e)}); changes may be missed`;
+        // Deferred: this may run inside a constructor, before the owner holds the source.
+        queueMicrotask(() => this.onError(dir, message));
+      }
+    }
+    return this.watchers.size;
+  }
+
+  get size(): number { return this.watchers.size; }
+
+  close(): void {
+    for (const [dir, w] of this.watchers) this.drop(dir, w);
+  }
+
+  private drop(dir: string, w: FSWatcher): void {
+    w.close();
+    if (this.watchers.get(dir) === w) this.watchers.delete(dir);
+  }
+}
+
+/** One file, loaded at construction; the token's kid is ignored (as Trino does). */
+class StaticFileSource implements KeySource {
+  readonly ready = true;
+  private keys: readonly VerificationKey[];
+  private digest: string;
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private closed = false;
+  private readonly absolute: string;
+  private target: string | undefined;
+  private readonly folders: FolderWatcher;
+
+  constructor(private readonly path: string, where: { file: string; key: string }, private readonly options: FileKeySourceOptions) {
+    const loaded = loadKey(path, undefined);
+    if ('error' in loaded) throw new ConfigError([{ file: where.file, key: where.key, message: `key file ${path}: ${loaded.error}` }]);
+    this.keys = loaded.keys;
+    this.digest = loaded.digest;
+    this.absolute = resolve(path);
+    this.folders = new FolderWatcher((name) => this.onEvent(name), (dir, message) => options.onError?.(dir, message));
+    this.watch();
+  }
+
+  lookup(): KeyLookupResult {
+    return this.keys;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.folders.close();
+    if (this.polling) unwatchFile(this.absolute);
+  }
+
+  /** The file's folder, plus the folder of its symlink target (k8s: `..data/` swaps). */
+  private watch(): void {
+    const dirs = new Set([dirname(this.absolute)]);
+    try {
+      this.target = realpathSync(this.absolute);
+      dirs.add(dirname(this.target));
+    } catch {
+      // Missing right now (mid-replace): the folder watch sees it come back.
+    }
+    if (this.folders.set(dirs) === 0 && !this.polling) {
+      this.polling = true;
+      watchFile(this.absolute, { persistent: false, interval: POLL_INTERVAL_MS }, () => this.onEvent(null));
+    }
+  }
+
+  private onEvent(name: string | null): void {
+    // Our file, a kubelet `..data` swap, or an unnamed event; other files in the folder are noise.
+    const ours = name === null || name === basename(this.absolute) || name.startsWith('..');
+    if (!ours && (this.target === undefined || name !== basename(this.target))) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.reload(), DEBOUNCE_MS);
+    this.timer.unref();
+  }
+
+  private reload(): void {
+    if (this.closed) return;
+    const loaded = loadKey(this.path, undefined);
+    this.watch();
+    if ('error' in loaded) {
+      this.options.onError?.(this.path, `${loaded.error}; keeping the previous key`);
+      return;
+    }
+    if (loaded.digest === this.digest) return;
+    this.keys = loaded.keys;
+    this.digest = loaded.digest;
+    this.options.onReload?.(this.path);
+  }
+}
+
+/** A `${KID}` / `$KEYID` template: one file per sanitised kid, loaded lazily and cached. */
+class TemplateFileSource implements KeySource {
+  readonly ready = true;
+  private readonly parts: readonly string[];
+  /** Sanitised kid -> keys, the file's base name (to match watch events) and load time. */
+  private readonly cache = new Map<string, { keys: readonly VerificationKey[]; name: string; loadedAt: number }>();
+  /** Cached kids dropped because their file changed: their next load reports onReload. */
+  private readonly changed = new Set<string>();
+  private readonly folders: FolderWatcher;
+
+  constructor(template: string, private readonly options: FileKeySourceOptions) {
+    this.parts = template.split(PLACEHOLDER);
+    this.folders = new FolderWatcher((name) => this.invalidate(name), (dir, message) => options.onError?.(dir, message));
+    const dir = dirname(resolve(template));
+    // A placeholder in the folder part cannot be watched: cached keys then expire instead.
+    if (!isKeyTemplate(dir)) this.folders.set(new Set([dir]));
+  }
+
+  lookup(kid: string | undefined): KeyLookupResult {
+    const id = kid === undefined ? DEFAULT_KID : sanitizeKid(kid);
+    const hit = this.cache.get(id);
+    if (hit !== undefined && (this.folders.size > 0 || performance.now() - hit.loadedAt < UNWATCHED_MAX_AGE_MS)) return hit.keys;
+    const path = this.parts.join(id);
+    const loaded = loadKey(path, id);
+    const shown = id.length > 64 ? `${id.slice(0, 64)}...` : id;
+    if ('error' in loaded) {
+      // Failures are not cached: a file created later loads on the next token.
+      this.cache.delete(id);
+      this.changed.delete(id);
+      if (loaded.missing) return reject('unknown_key', `no key file for kid "${shown}"`);
+      this.options.onError?.(path, loaded.error);
+      return reject('unknown_key', `the key file for kid "${shown}" cannot be used: ${loaded.error}`);
+    }
+    this.cache.delete(id);
+    if (this.cache.size >= TEMPLATE_CACHE_MAX) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done !== true) this.cache.delete(oldest.value);
+    }
+    this.cache.set(id, { keys: loaded.keys, name: basename(path), loadedAt: performance.now() });
+    if (this.changed.delete(id)) this.options.onReload?.(path);
+    return loaded.keys;
+  }
+
+  close(): void {
+    this.folders.close();
+    this.cache.clear();
+  }
+
+  /** Drops cached keys whose file changed; they are re-read on next use. */
+  private invalidate(name: string | null): void {
+    const all = name === null || name.startsWith('..'); // unnamed event or kubelet `..data` swap
+    for (const [id, entry] of this.cache) {
+      if (!all && entry.name !== name) continue;
+      this.cache.delete(id);
+      this.changed.add(id);
+    }
+    if (this.changed.size > TEMPLATE_CACHE_MAX) this.changed.clear();
+  }
+}
+
+/**
+ * The KeySource for a provider's local `key-file`. A static path is loaded now and throws a
+ * ConfigError naming `where` on any problem; a template is loaded per kid on demand.
+ */
+export function createFileKeySource(path: string, where: { file: string; key: string }, options: FileKeySourceOptions = {}): KeySource {
+  return isKeyTemplate(path) ? new TemplateFileSource(path, options) : new StaticFileSource(path, where, options);
+}

@@ -1,0 +1,182 @@
+import { createPublicKey, createSecretKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { algorithmsForKey, MIN_HMAC_BYTES, MIN_RSA_BITS } from './algorithms.js';
+
+/** One local key file, parsed. `error` is safe to log: it never contains key material. */
+export type ParsedKey = { key: KeyObject } | { error: string };
+
+// airlift's PemReader patterns (Trino's PEM detection), with Java's `\s` and `.` spelled out so
+// JS matches exactly what Java matches. `(?<!-)` starts a match only at the first dash of a run:
+// the same matches, without quadratic backtracking over long dash runs.
+const S = '[ \\t\\n\\x0B\\f\\r]';
+const DOT = '[^\\n\\r\\u0085\\u2028\\u2029]';
+const BODY = '(?<body>[a-z0-9+/=\\r\\n]+)';
+const pemPattern = (header: string, footer: string): RegExp =>
+  new RegExp(`(?<!-)-+BEGIN${S}+${header}[^-]*-+${S}+${BODY}-+END${S}+${DOT}*${footer}[^-]*-+`, 'gi');
+const PUBLIC_KEY_PEM = pemPattern(`(?:(?<type>${DOT}*)${S}+)?PUBLIC${S}+KEY`, `PUBLIC${S}+KEY`);
+const CERTIFICATE_PEM = pemPattern(`${DOT}*CERTIFICATE`, 'CERTIFICATE');
+const PRIVATE_KEY_PEM = pemPattern(`(?:${DOT}*${S}+)?PRIVATE${S}+KEY`, `PRIVATE${S}+KEY`);
+// Not in Trino: a file that has a PEM armour line but no block airlift can read.
+const PEM_ARMOUR = /-----BEGIN /i;
+
+const first = (re: RegExp, text: string): RegExpExecArray | undefined => {
+  re.lastIndex = 0;
+  return re.exec(text) ?? undefined;
+};
+
+const EQ = 0x3d;
+const isBase64Char = (c: number): boolean =>
+  (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f;
+
+/**
+ * Decodes like Java's `Base64.getMimeDecoder()` (java.util.Base64.Decoder.decode0): every
+ * character outside `A-Z a-z 0-9 + / =` is skipped; padding is optional but, when present, must
+ * be complete (`xx==`, `xxx=`); `=` ends the data and only non-alphabet characters may follow
+ * (further `=` included); a single leftover character in the last unit is an error.
+ * Returns undefined where Java throws.
+ */
+export function decodeTrinoBase64(text: string): Buffer | undefined {
+  // Node's base64 decoder would read `-`/`_` as 62/63; Java skips them, so collect the alphabet first.
+  const data = Buffer.allocUnsafe(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isBase64Char(c)) {
+      data[n++] = c;
+      continue;
+    }
+    if (c !== EQ) continue;
+    const unit = n % 4;
+    if (unit === 0 || unit === 1) return undefined; // padding at a unit start, or after one char
+    // `xx=` needs its second `=` right away (Java reads the very next byte, no skipping).
+    if (unit === 2 && text.charCodeAt(++i) !== EQ) return undefined;
+    for (let j = i + 1; j < text.length; j++) if (isBase64Char(text.charCodeAt(j))) return undefined;
+    break;
+  }
+  if (n % 4 === 1) return undefined;
+  return Buffer.from(data.toString('latin1', 0, n), 'base64');
+}
+
+/** Why a loaded public key cannot be used, or undefined when some JWS algorithm can use it. */
+function refusal(key: KeyObject): string | undefined {
+  if (algorithmsForKey(key).size > 0) return undefined;
+  const details = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+    case 'rsa-pss':
+      return `RSA key of ${details.modulusLength ?? 0} bits is too short (at least ${MIN_RSA_BITS} bits required)`;
+    case 'ec':
+      return `EC key on curve ${details.namedCurve ?? '(explicit parameters)'} is not supported (P-256, P-384 or P-521 required)`;
+    default:
+      return `${String(key.asymmetricKeyType ?? 'unknown').toUpperCase()} keys are not supported (RSA, EC or Ed25519 required)`;
+  }
+}
+
+const usable = (key: KeyObject): ParsedKey => {
+  const problem = refusal(key);
+  return problem === undefined ? { key } : { error: problem };
+};
+
+function decodePublicKey(type: string | undefined, body: string): ParsedKey {
+  const der = decodeTrinoBase64(body);
+  if (der === undefined) return { error: 'the PEM PUBLIC KEY block has a broken base64 body' };
+  const label = type?.trim().toUpperCase();
+  if (label !== undefined && label !== 'RSA') return { error: `a PEM "${label.slice(0, 32)} PUBLIC KEY" block is not supported` };
+  try {
+    return usable(createPublicKey({ key: der, format: 'der', type: label === 'RSA' ? 'pkcs1' : 'spki' }));
+  } catch {
+    return { error: `the PEM ${label === 'RSA' ? 'RSA PUBLIC KEY (PKCS#1)' : 'PUBLIC KEY (SPKI)'} block cannot be decoded` };
+  }
+}
+
+function decodeCertificate(body: string): ParsedKey {
+  const der = decodeTrinoBase64(body);
+  if (der === undefined) return { error: 'the PEM CERTIFICATE block has a broken base64 body' };
+  try {
+    // Only the key is used; validity dates and issuer are not checked (Trino trusts the key alone).
+    return usable(new X509Certificate(der).publicKey);
+  } catch {
+    return { error: 'the PEM CERTIFICATE block cannot be decoded' };
+  }
+}
+
+function parsePem(text: string): ParsedKey | undefined {
+  PUBLIC_KEY_PEM.lastIndex = 0;
+  const publicKeys = [...text.matchAll(PUBLIC_KEY_PEM)];
+  // SPEC §4: a PEM file holds one public key; taking the first would silently ignore the others.
+  if (publicKeys.length > 1) return { error: `the PEM file holds ${publicKeys.length} public keys; a key file must hold exactly one` };
+  const pub = publicKeys[0];
+  if (pub !== undefined) return decodePublicKey(pub.groups?.['type'], pub.groups?.['body'] ?? '');
+  // A certificate chain: the first certificate is the leaf, the one whose key signs.
+  const cert = first(CERTIFICATE_PEM, text);
+  if (cert !== undefined) return decodeCertificate(cert.groups?.['body'] ?? '');
+  if (first(PRIVATE_KEY_PEM, text) !== undefined) return { error: 'the PEM file holds a private key; configure the public key' };
+  if (PEM_ARMOUR.test(text)) {
+    // Trino would read this as an HMAC secret made of public text: refuse instead.
+    return { error: 'the file has a PEM "-----BEGIN" line but no readable PUBLIC KEY, CERTIFICATE or PRIVATE KEY block' };
+  }
+  return undefined;
+}
+
+function parseHmac(text: string): ParsedKey {
+  if (text.trimStart().startsWith('{')) {
+    // Not in Trino: a local JWKS/JSON file would become an HMAC secret derived from public data.
+    return { error: 'the file looks like JSON; a local key file must be a PEM public key or a base64 HMAC secret (serve a JWKS over https://)' };
+  }
+  const secret = decodeTrinoBase64(text);
+  if (secret === undefined) return { error: 'the file is neither a PEM public key nor valid base64 for an HMAC secret' };
+  if (secret.length < MIN_HMAC_BYTES) {
+    const hint = /[-_]/.test(text) ? "; '-' and '_' are ignored as Trino does, so write the secret in standard base64" : '';
+    return { error: `the HMAC secret is ${secret.length} bytes after base64 decoding; at least ${MIN_HMAC_BYTES} are required${hint}` };
+  }
+  const key = createSecretKey(secret);
+  secret.fill(0);
+  return { key };
+}
+
+/**
+ * Parses one key file as Trino's FileSigningKeyLocator does: a PEM public key (SPKI, PKCS#1 or
+ * an X.509 certificate; RSA >= 2048 bits, EC P-256/384/521, Ed25519) or else a base64 HMAC
+ * secret of at least 32 bytes.
+ */
+export function parseKeyFile(content: Buffer): ParsedKey {
+  // Trino reads US-ASCII: every byte >= 0x80 becomes U+FFFD, which no pattern treats specially.
+  const text = content.toString('latin1').replace(/[\x80-\xff]/g, '\ufffd');
+  return parsePem(text) ?? parseHmac(text);
+}
+
+/** Key files are small; the cap keeps a wrong path (a log, a device) from eating memory. */
+export const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+export const errnoCode = (e: unknown): string => (e as NodeJS.ErrnoException | undefined)?.code ?? 'unknown error';
+const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
+const IO_MESSAGES: Readonly<Record<string, string>> = {
+  ENOENT: 'file not found', ENOTDIR: 'a part of the path is not a folder', ENAMETOOLONG: 'file name too long',
+  EACCES: 'permission denied', EPERM: 'permission denied',
+};
+
+/**
+ * Reads one key file, at most MAX_KEY_FILE_BYTES; O_NONBLOCK so a FIFO at the path cannot hang
+ * the open. `missing` marks "no such file" (Trino: "Unknown signing key ID") as opposed to a broken one.
+ */
+export function readKeyFile(path: string): { content: Buffer } | { error: string; missing: boolean } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e: unknown) {
+    const code = errnoCode(e);
+    return { error: IO_MESSAGES[code] ?? `cannot read the file (${code})`, missing: MISSING.has(code) };
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return { error: 'not a regular file', missing: false };
+    const buf = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
+    if (n > MAX_KEY_FILE_BYTES) return { error: `larger than ${MAX_KEY_FILE_BYTES} bytes`, missing: false };
+    return { content: buf.subarray(0, n) };
+  } catch (e: unknown) {
+    return { error: `cannot read the file (${errnoCode(e)})`, missing: false };
+  } finally {
+    closeSync(fd);
+  }
+}
