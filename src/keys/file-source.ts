@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { realpathSync, unwatchFile, watch, watchFile, type FSWatcher } from 'node:fs';
+import { realpathSync, unwatchFile, watchFile } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { reject } from '../reasons.js';
 import { algorithmsForKey, describeKey } from './algorithms.js';
-import { errnoCode, parseKeyFile, readKeyFile } from './key-file.js';
+import { FolderWatcher } from '../fs/folder-watcher.js';
+import { parseKeyFile, readKeyFile } from './key-file.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
 
 export interface FileKeySourceOptions {
@@ -45,52 +46,6 @@ function loadKey(path: string, kid: string | undefined): Loaded {
     description: `${describeKey(parsed.key)} ${path}`,
   };
   return { keys: Object.freeze([key]), digest };
-}
-
-/** fs.watch on whole folders (editors and kubelet replace files rather than write them). */
-class FolderWatcher {
-  private readonly watchers = new Map<string, FSWatcher>();
-  private readonly reported = new Set<string>();
-
-  constructor(
-    private readonly onEvent: (name: string | null) => void,
-    private readonly onError: (dir: string, message: string) => void,
-  ) {}
-
-  /** Watches exactly `dirs`; returns how many are watched. */
-  set(dirs: ReadonlySet<string>): number {
-    for (const [dir, w] of this.watchers) if (!dirs.has(dir)) this.drop(dir, w);
-    for (const dir of dirs) {
-      if (this.watchers.has(dir)) continue;
-      try {
-        const w = watch(dir, { persistent: false }, (_event, name) => this.onEvent(name));
-        // A folder that vanishes errors out; report it as a change so the owner re-checks.
-        w.on('error', () => {
-          this.drop(dir, w);
-          this.onEvent(null);
-        });
-        this.watchers.set(dir, w);
-      } catch (e: unknown) {
-        if (this.reported.has(dir)) continue;
-        this.reported.add(dir);
-        const message = `cannot watch the folder (${errnoCode(e)}); changes may be missed`;
-        // Deferred: this may run inside a constructor, before the owner holds the source.
-        queueMicrotask(() => this.onError(dir, message));
-      }
-    }
-    return this.watchers.size;
-  }
-
-  get size(): number { return this.watchers.size; }
-
-  close(): void {
-    for (const [dir, w] of this.watchers) this.drop(dir, w);
-  }
-
-  private drop(dir: string, w: FSWatcher): void {
-    w.close();
-    if (this.watchers.get(dir) === w) this.watchers.delete(dir);
-  }
 }
 
 /** One file, loaded at construction; the token's kid is ignored (as Trino does). */

@@ -1,0 +1,71 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly [detail: string]: unknown;
+}
+
+export interface AdminOptions {
+  readonly registry: Registry;
+  readonly readiness: () => ReadinessReport;
+  /** Flipped on SIGTERM so /readyz turns 503 before the listener closes. */
+  readonly draining: () => boolean;
+}
+
+export interface AdminListener {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** Splits `host:port` (IPv6 in brackets) for node:net. */
+export function splitHostPort(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(':');
+  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(listen.slice(colon + 1)) };
+}
+
+/** Admin HTTP: GET /metrics, /healthz, /readyz (SPEC §7). */
+export async function startAdminListener(listen: string, options: AdminOptions): Promise<AdminListener> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}\n');
+    } else if (path === '/readyz') {
+      const report = options.readiness();
+      const ready = report.ready && !options.draining();
+      const body = { ...report, ready, ...(options.draining() ? { draining: true } : {}) };
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+    } else if (path === '/metrics') {
+      options.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  const { host, port } = splitHostPort(listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as AddressInfo;
+  return {
+    address: `${host.includes(':') ? `[${host}]` : host}:${bound.port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

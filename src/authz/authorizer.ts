@@ -1,0 +1,134 @@
+import type { Logger } from '../log.js';
+import { fingerprint } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { reject } from '../reasons.js';
+import { headerValues, requestPath, type CheckRequest } from '../token/request.js';
+import { TokenCache } from './cache.js';
+import { decide, type Decision } from './decide.js';
+import type { Policy } from './providers.js';
+import { createResponder, type CheckResponse, type Responder } from './response.js';
+
+export interface AuthorizerOptions {
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+/**
+ * The pipeline credentials → identity → response, with metrics and logs around it.
+ * Holds the current policy; `swap` replaces it atomically (checks in flight finish on the old one).
+ */
+export interface Authorizer {
+  readonly policy: Policy;
+  check(request: CheckRequest): CheckResponse | Promise<CheckResponse>;
+  swap(policy: Policy): void;
+}
+
+/** SPEC §9: the configured path, query ignored. */
+function isTokenPage(request: CheckRequest, policy: Policy): boolean {
+  const page = policy.config.tokenPage;
+  const http = request.attributes?.request?.http;
+  if (page === undefined || http === undefined || http === null) return false;
+  const path = requestPath(http);
+  const end = path.search(/[?#]/);
+  return (end < 0 ? path : path.slice(0, end)) === page.path;
+}
+
+/** One config generation: the policy and the answers built for it, swapped together. */
+interface Generation {
+  readonly policy: Policy;
+  readonly responder: Responder;
+  /** Absent when `cache.max-entries` is 0. */
+  readonly cache: TokenCache | undefined;
+}
+
+const INTERNAL = reject('internal_error', 'internal error; the request was denied');
+
+export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {}): Authorizer {
+  const { metrics, logger } = options;
+  const now = options.now ?? Date.now;
+  const cacheStats = metrics === undefined ? {} : { onLookup: (hit: boolean) => metrics.cacheLookups.inc({ result: hit ? 'hit' : 'miss' }) };
+  const generation = (policy: Policy): Generation => {
+    const max = policy.config.cache.maxEntries;
+    return { policy, responder: createResponder(policy.config), cache: max > 0 ? new TokenCache(max, cacheStats) : undefined };
+  };
+  let current = generation(initial);
+
+  function answer(request: CheckRequest, decision: Decision, gen: Generation, started: bigint): CheckResponse {
+    const { responder } = gen;
+    let response: CheckResponse;
+    let outcome: 'allow' | 'deny';
+    if (decision.kind === 'deny') {
+      outcome = 'deny';
+      const { rejection, found } = decision;
+      response = responder.deny(rejection, found !== undefined);
+      metrics?.rejections.inc({ reason: rejection.reason, provider: rejection.provider });
+      if (logger?.isLevelEnabled('info')) {
+        const http = request.attributes?.request?.http;
+        logger.info(
+          {
+            decision: 'deny',
+            reason: rejection.reason,
+            provider: rejection.provider,
+            detail: rejection.message,
+            requestId: http === undefined || http === null ? undefined : headerValues(http, 'x-request-id')[0],
+            tokenFingerprint: found === undefined ? undefined : fingerprint(found.token),
+          },
+          'check denied',
+        );
+      }
+    } else {
+      outcome = 'allow';
+      if (decision.kind === 'anonymous') response = responder.anonymous();
+      else if (isTokenPage(request, gen.policy)) response = responder.tokenPage(decision.identity, decision.found);
+      else response = responder.allow(decision.identity, decision.found);
+      if (logger?.isLevelEnabled('debug')) {
+        logger.debug(
+          decision.kind === 'allow'
+            ? { decision: 'allow', provider: decision.identity.provider.name, user: decision.identity.user, tokenFingerprint: fingerprint(decision.found.token) }
+            : { decision: 'allow', anonymous: true },
+          'check allowed',
+        );
+      }
+    }
+    if (metrics !== undefined) {
+      metrics.checks.inc({ decision: outcome });
+      metrics.checkDuration.observe({ decision: outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    return response;
+  }
+
+  function failClosed(error: unknown, gen: Generation, started: bigint): CheckResponse {
+    logger?.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) }, 'internal error during check');
+    return answer({}, { kind: 'deny', rejection: INTERNAL, found: undefined }, gen, started);
+  }
+
+  return {
+    get policy() {
+      return current.policy;
+    },
+    swap(policy) {
+      current = generation(policy);
+    },
+    check(request) {
+      const started = process.hrtime.bigint();
+      const gen = current;
+      try {
+        const decision = decide(request, gen.policy, now(), gen.cache);
+        if (!(decision instanceof Promise)) return answer(request, decision, gen, started);
+        return decision.then(
+          (d) => {
+            try {
+              return answer(request, d, gen, started);
+            } catch (e: unknown) {
+              return failClosed(e, gen, started);
+            }
+          },
+          (e: unknown) => failClosed(e, gen, started),
+        );
+      } catch (e: unknown) {
+        return failClosed(e, gen, started);
+      }
+    },
+  };
+}

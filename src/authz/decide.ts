@@ -1,0 +1,150 @@
+import type { VerificationKey } from '../keys/types.js';
+import { Rejection, reject } from '../reasons.js';
+import { extractToken, type FoundToken } from '../token/extract.js';
+import { parseToken, type ParsedToken } from '../token/parse.js';
+import type { CheckRequest, HttpRequestAttributes } from '../token/request.js';
+import { checkClaims, verifySignature } from '../token/verify.js';
+import type { TokenCache } from './cache.js';
+import type { Policy, Provider } from './providers.js';
+
+/** Who the verified token says the caller is. */
+export interface Identity {
+  readonly provider: Provider;
+  /** The raw principal claim. */
+  readonly principal: string;
+  /** The principal after user mapping. */
+  readonly user: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly key: VerificationKey;
+}
+
+export type Decision =
+  | { readonly kind: 'allow'; readonly identity: Identity; readonly found: FoundToken }
+  /** No token, and the route allows that (`jwt.allow-missing`). */
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'deny'; readonly rejection: Rejection; readonly found: FoundToken | undefined };
+
+const UNSAFE_HEADER_VALUE = /[\0\r\n]/;
+const EMPTY_HTTP: HttpRequestAttributes = {};
+const ANONYMOUS: Decision = { kind: 'anonymous' };
+const MISSING: Decision = { kind: 'deny', rejection: reject('missing_token', 'no token in the request'), found: undefined };
+
+const deny = (rejection: Rejection, found: FoundToken | undefined): Decision => ({ kind: 'deny', rejection, found });
+
+/**
+ * The check (SPEC §5): a pure function of the request, the policy and the clock. Synchronous
+ * until a signature has to be verified (or a JWKS refetch awaited); never rejects.
+ */
+export function decide(request: CheckRequest, policy: Policy, nowMs: number, cache?: TokenCache): Decision | Promise<Decision> {
+  const attrs = request.attributes;
+  const http = attrs?.request?.http ?? EMPTY_HTTP;
+  const ext = attrs?.context_extensions;
+  const { token } = policy.config;
+
+  const found = extractToken(http, token.sources);
+  if (found === undefined) return ext?.['jwt.allow-missing'] === 'true' ? ANONYMOUS : MISSING;
+  if (found instanceof Rejection) return deny(found, undefined);
+  if (Buffer.byteLength(found.token) > token.maxBytes) {
+    return deny(reject('token_too_large', `the token is longer than ${token.maxBytes} bytes`), found);
+  }
+  const routeProviders = ext?.['jwt.providers'];
+  if (cache !== undefined) {
+    const hit = cache.get(found.token, nowMs);
+    if (hit !== undefined && onRoute(hit.provider, routeProviders)) return { kind: 'allow', identity: hit, found };
+  }
+  const parsed = parseToken(found.token);
+  if (parsed instanceof Rejection) return deny(parsed, found);
+
+  const candidates = pickProviders(parsed, policy, routeProviders);
+  if (candidates instanceof Rejection) return deny(candidates, found);
+  const decision = tryProviders(candidates, 0, parsed, found, nowMs, undefined);
+  if (cache === undefined) return decision;
+  const remember = (d: Decision): Decision => {
+    if (d.kind === 'allow') cache.set(found.token, d.identity, parsed.kid, parsed.alg, nowMs);
+    return d;
+  };
+  return decision instanceof Promise ? decision.then(remember) : remember(decision);
+}
+
+const onRoute = (provider: Provider, routeProviders: string | undefined): boolean =>
+  routeProviders === undefined || routeProviders === '' || routeProviders.split(',').some((n) => n.trim() === provider.name);
+
+/** SPEC §5 step 2 and §6: by unverified `iss`, else the providers without required-issuer. */
+function pickProviders(parsed: ParsedToken, policy: Policy, routeProviders: string | undefined): readonly Provider[] | Rejection {
+  const byIssuer = parsed.issuer === undefined ? undefined : policy.byIssuer.get(parsed.issuer);
+  const all = byIssuer ?? policy.issuerless;
+  if (all.length === 0) return reject('untrusted_issuer', 'no provider trusts the token issuer');
+  if (routeProviders === undefined || routeProviders === '') return all;
+  const allowed = all.filter((p) => onRoute(p, routeProviders));
+  return allowed.length > 0 ? allowed : reject('issuer_mismatch', 'the token issuer is not accepted on this route');
+}
+
+function tryProviders(
+  providers: readonly Provider[],
+  index: number,
+  parsed: ParsedToken,
+  found: FoundToken,
+  nowMs: number,
+  last: Rejection | undefined,
+): Decision | Promise<Decision> {
+  for (let i = index; i < providers.length; i++) {
+    const provider = providers[i] as Provider;
+    const result = verifyWith(provider, parsed, nowMs);
+    if (result instanceof Promise) {
+      return result.then((r) =>
+        r instanceof Rejection ? tryProviders(providers, i + 1, parsed, found, nowMs, r) : { kind: 'allow', identity: r, found },
+      );
+    }
+    if (!(result instanceof Rejection)) return { kind: 'allow', identity: result, found };
+    last = result;
+  }
+  return deny(last ?? reject('untrusted_issuer', 'no provider trusts the token issuer'), found);
+}
+
+type Verified = Identity | Rejection;
+
+function verifyWith(provider: Provider, parsed: ParsedToken, nowMs: number): Verified | Promise<Verified> {
+  if (provider.allowList !== undefined && !provider.allowList.has(parsed.alg)) {
+    return reject('algorithm_not_allowed', `algorithm ${parsed.alg} is not allowed`, provider.name);
+  }
+  const keys = provider.keys.lookup(parsed.kid, parsed.alg);
+  return keys instanceof Promise ? keys.then((k) => withKeys(provider, parsed, k, nowMs)) : withKeys(provider, parsed, keys, nowMs);
+}
+
+function withKeys(provider: Provider, parsed: ParsedToken, keys: readonly VerificationKey[] | Rejection, nowMs: number): Verified | Promise<Verified> {
+  if (keys instanceof Rejection) return keys.withProvider(provider.name);
+  if (keys.length === 0) return reject('unknown_key', 'no key matches the token', provider.name);
+  const usable = keys.length === 1 ? (keys[0]?.algorithms.has(parsed.alg) ? keys : []) : keys.filter((k) => k.algorithms.has(parsed.alg));
+  if (usable.length === 0) return reject('algorithm_not_allowed', `algorithm ${parsed.alg} cannot be used with the key`, provider.name);
+  return verifyKeys(provider, parsed, usable, nowMs);
+}
+
+/** Tries each usable key (several only for a token without `kid`); the first good one wins. */
+async function verifyKeys(provider: Provider, parsed: ParsedToken, keys: readonly VerificationKey[], nowMs: number): Promise<Verified> {
+  let failure: Rejection | undefined;
+  for (const key of keys) {
+    failure = await verifySignature(parsed, key);
+    if (failure === undefined) return identify(provider, parsed, key, nowMs);
+  }
+  return (failure ?? reject('invalid_signature', 'the JWT signature does not verify')).withProvider(provider.name);
+}
+
+/** After a good signature: claims, principal, user mapping (SPEC §5 steps 3–4). */
+export function identify(provider: Provider, parsed: ParsedToken, key: VerificationKey, nowMs: number): Verified {
+  const pc = provider.config;
+  const claimProblem = checkClaims(
+    parsed.payload,
+    { requiredIssuer: pc.requiredIssuer, requiredAudience: pc.requiredAudience, clockSkewMs: provider.clockSkewMs },
+    nowMs,
+  );
+  if (claimProblem !== undefined) return claimProblem.withProvider(provider.name);
+  const principal = parsed.payload[pc.principalField];
+  if (typeof principal !== 'string' || principal === '') {
+    return reject('principal_missing', `the token has no string claim "${pc.principalField}"`, provider.name);
+  }
+  const user = provider.mapper.map(principal);
+  if (user instanceof Rejection) return user.withProvider(provider.name);
+  // The user travels in a header: refuse what no header can carry.
+  if (UNSAFE_HEADER_VALUE.test(user)) return reject('user_mapping_failed', 'the mapped user contains control characters', provider.name);
+  return { provider, principal, user, claims: parsed.payload, key };
+}

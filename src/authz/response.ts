@@ -1,0 +1,131 @@
+import type { Config } from '../config/types.js';
+import { REASONS, type Rejection } from '../reasons.js';
+import type { FoundToken } from '../token/extract.js';
+import { claimHeaderValue } from './claims.js';
+import type { Identity } from './decide.js';
+import { setHeader, type HeaderValueOption } from './headers.js';
+import { renderTokenPage, TOKEN_PAGE_HEADERS } from './token-page.js';
+
+/** CheckResponse as proto-loader encodes it (`keepCase: true`). */
+// protobufjs ships google.protobuf.Struct with camelCase field names, whatever keepCase says.
+type StructValue = { readonly stringValue: string };
+export interface Struct { readonly fields: Readonly<Record<string, StructValue>> }
+export interface CheckResponse {
+  readonly status: { readonly code: number; readonly message?: string };
+  readonly ok_response?: {
+    readonly headers: readonly HeaderValueOption[];
+    readonly headers_to_remove: readonly string[];
+    readonly query_parameters_to_remove: readonly string[];
+  };
+  readonly denied_response?: {
+    readonly status: { readonly code: number };
+    readonly headers: readonly HeaderValueOption[];
+    readonly body: string;
+  };
+  readonly dynamic_metadata?: Struct;
+}
+
+
+const OK_STATUS = Object.freeze({ code: 0 });
+// Envoy only uses denied_response when status.code is non-zero; 7 = PERMISSION_DENIED.
+const PAGE_STATUS = Object.freeze({ code: 7 });
+const PAGE_HTTP_STATUS = Object.freeze({ code: 200 });
+const ERROR_KIND = { 401: 'invalid_token', 403: 'forbidden', 503: 'unavailable' } as const;
+
+export interface Responder {
+  allow(identity: Identity, found: FoundToken): CheckResponse;
+  anonymous(): CheckResponse;
+  deny(rejection: Rejection, tokenPresent: boolean): CheckResponse;
+  /** The client token page (SPEC §9): a 200 page through denied_response, so status.code is 7. */
+  tokenPage(identity: Identity, found: FoundToken): CheckResponse;
+}
+
+/** Builds answers for one config generation; constant parts are built once here. */
+export function createResponder(config: Config): Responder {
+  const r = config.response;
+  const claimHeaders = Object.entries(r.claimHeaders);
+  const identityHeaders = [r.principalHeader, ...(r.passThroughHeader === '' ? [] : [r.passThroughHeader]), ...claimHeaders.map(([h]) => h)];
+  const anonymous: CheckResponse = Object.freeze({
+    status: OK_STATUS,
+    ok_response: { headers: [], headers_to_remove: identityHeaders, query_parameters_to_remove: [] },
+  });
+  const denyParts = new Map<string, { status: { code: number }; grpc: { code: number }; headers: HeaderValueOption[]; error: string }>();
+
+  function denyTemplate(rejection: Rejection, tokenPresent: boolean) {
+    const cacheKey = `${rejection.reason}/${tokenPresent ? 1 : 0}`;
+    let t = denyParts.get(cacheKey);
+    if (t === undefined) {
+      const { http, grpc } = REASONS[rejection.reason];
+      const headers = [setHeader('content-type', 'application/json'), setHeader('cache-control', 'no-store')];
+      if (http === 401) {
+        const challenge = tokenPresent
+          ? `Bearer realm="${config.realm}", error="invalid_token", error_description="${rejection.reason}"`
+          : `Bearer realm="${config.realm}"`;
+        headers.push(setHeader('www-authenticate', challenge));
+      }
+      const error = http === 401 && !tokenPresent ? 'unauthorized' : ERROR_KIND[http];
+      t = { status: { code: http }, grpc: { code: grpc }, headers, error };
+      denyParts.set(cacheKey, t);
+    }
+    return t;
+  }
+
+  return {
+    allow(identity, found) {
+      const headers = [setHeader(r.principalHeader, identity.user)];
+      if (r.passThroughHeader !== '') headers.push(setHeader(r.passThroughHeader, found.token));
+      const remove: string[] = [];
+      for (const [name, path] of claimHeaders) {
+        const value = claimHeaderValue(identity.claims, path);
+        if (value === undefined) remove.push(name);
+        else headers.push(setHeader(name, value));
+      }
+      const queryRemove: string[] = [];
+      if (!r.forwardOriginal) carrierRemoval(found, headers, remove, queryRemove);
+      return {
+        status: OK_STATUS,
+        ok_response: { headers, headers_to_remove: remove, query_parameters_to_remove: queryRemove },
+        ...(r.dynamicMetadata ? { dynamic_metadata: metadata(identity) } : {}),
+      };
+    },
+    anonymous: () => anonymous,
+    tokenPage(identity, found) {
+      const body = renderTokenPage({ token: found.token, user: identity.user, exp: identity.claims['exp'] });
+      return { status: PAGE_STATUS, denied_response: { status: PAGE_HTTP_STATUS, headers: TOKEN_PAGE_HEADERS, body } };
+    },
+    deny(rejection, tokenPresent) {
+      const t = denyTemplate(rejection, tokenPresent);
+      const body = JSON.stringify({ error: t.error, reason: rejection.reason, message: rejection.message });
+      return { status: t.grpc, denied_response: { status: t.status, headers: t.headers, body } };
+    },
+  };
+}
+
+/** `forward-original: false`: take the token's carrier off the upstream request (SPEC §6). */
+function carrierRemoval(found: FoundToken, headers: HeaderValueOption[], remove: string[], queryRemove: string[]): void {
+  const s = found.source;
+  if (s.kind === 'query') {
+    queryRemove.push(s.name);
+  } else if (s.kind === 'header') {
+    // Never both set and remove one name: a header we just set wins.
+    if (!headers.some((h) => h.header.key === s.name)) remove.push(s.name);
+  } else if (found.otherCookies !== undefined && found.otherCookies !== '') {
+    headers.push(setHeader('cookie', found.otherCookies));
+  } else {
+    remove.push('cookie');
+  }
+}
+
+const str = (v: string): StructValue => ({ stringValue: v });
+
+function metadata(identity: Identity): Struct {
+  const fields: Record<string, StructValue> = {
+    principal: str(identity.principal),
+    user: str(identity.user),
+    provider: str(identity.provider.name),
+  };
+  const { iss, sub } = identity.claims;
+  if (typeof iss === 'string') fields['iss'] = str(iss);
+  if (typeof sub === 'string') fields['sub'] = str(sub);
+  return { fields };
+}

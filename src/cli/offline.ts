@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { Rejection } from '../reasons.js';
+import { buildPolicy, closePolicy, startPolicy } from '../authz/providers.js';
+import { decide } from '../authz/decide.js';
+import { configToYaml, loadConfigFile } from '../config/load.js';
+import type { TokenSource } from '../config/types.js';
+import { UsageError } from '../errors.js';
+import { parseToken } from '../token/parse.js';
+import type { CliArgs } from './args.js';
+
+function requireConfig(args: CliArgs): string {
+  if (args.config === undefined) throw new UsageError(`${args.command} needs --config FILE`);
+  return args.config;
+}
+
+/** validate-config: schema, user mappings and key files; no network (JWKS is not fetched). */
+export function runValidateConfig(args: CliArgs): number {
+  const warnings: string[] = [];
+  const config = loadConfigFile(requireConfig(args), (w) => warnings.push(`${w.file}${w.line ? `:${w.line}` : ''}: ${w.key}: ${w.message}`));
+  closePolicy(buildPolicy(config));
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  process.stdout.write(configToYaml(config));
+  return 0;
+}
+
+/** A request carrying the token the way the first configured source expects it. */
+function requestFor(token: string, source: TokenSource | undefined): object {
+  const headers: Record<string, string> = {};
+  let path = '/';
+  if (source === undefined || source.kind === 'header') {
+    const name = source?.name ?? 'authorization';
+    const scheme = source === undefined ? 'Bearer' : source.scheme;
+    headers[name] = scheme === undefined ? token : `${scheme} ${token}`;
+  } else if (source.kind === 'cookie') {
+    headers['cookie'] = `${source.name}=${token}`;
+  } else {
+    path = `/?${encodeURIComponent(source.name)}=${encodeURIComponent(token)}`;
+  }
+  return { attributes: { request: { http: { path, headers } } } };
+}
+
+/** verify: the same decision code, offline, explained as JSON (SPEC §2). */
+export async function runVerify(args: CliArgs): Promise<number> {
+  const config = loadConfigFile(requireConfig(args));
+  const token = (args.token ?? readFileSync(0, 'utf8')).trim();
+  const policy = buildPolicy(config);
+  try {
+    await startPolicy(policy);
+    const decision = await decide(requestFor(token, config.token.sources[0]), policy, Date.now());
+    const parsed = parseToken(token);
+    const header = parsed instanceof Rejection ? {} : { alg: parsed.alg, kid: parsed.kid };
+    const claims = parsed instanceof Rejection ? {} : pickClaims(parsed.payload);
+    const out =
+      decision.kind === 'allow'
+        ? {
+            decision: 'allow',
+            provider: decision.identity.provider.name,
+            key: decision.identity.key.description,
+            ...header,
+            claims,
+            principal: decision.identity.principal,
+            user: decision.identity.user,
+          }
+        : decision.kind === 'deny'
+          ? { decision: 'deny', reason: decision.rejection.reason, message: decision.rejection.message, provider: decision.rejection.provider, ...header, claims }
+          : { decision: 'allow', anonymous: true };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return out.decision === 'allow' ? 0 : 1;
+  } finally {
+    closePolicy(policy);
+  }
+}
+
+function pickClaims(payload: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat']) {
+    const v = payload[name];
+    if (v === undefined) continue;
+    out[name] = v;
+    if ((name === 'exp' || name === 'nbf' || name === 'iat') && typeof v === 'number') out[`${name}Time`] = new Date(v * 1000).toISOString();
+  }
+  return out;
+}

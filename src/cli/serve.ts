@@ -1,0 +1,106 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { parseConfig, loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { createStaticKeySource } from '../keys/static-source.js';
+import { createLogger, type Logger } from '../log.js';
+import { startService, type RunningService } from '../service.js';
+import type { CliArgs } from './args.js';
+
+export const DEMO_ISSUER = 'https://demo.jwt-ext-authz.invalid/';
+const DEMO_CONFIG = `
+listen: 127.0.0.1:9191
+admin-listen: 127.0.0.1:9901
+providers:
+  - name: demo
+    key-file: in-memory-demo-key
+    required-issuer: ${DEMO_ISSUER}
+    required-audience: demo
+    user-mapping:
+      pattern: (.*)@example\\.com
+`;
+
+/**
+ * Signal handling is installed before anything starts, so a SIGTERM that arrives while the
+ * service is still starting stops it as soon as it is up. Resolves with the exit code.
+ */
+function stopOnSignal(logger: Logger): { attach(service: RunningService): Promise<number> } {
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    if (signalled !== undefined) return;
+    signalled = signal;
+    onSignal?.(signal);
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+  return {
+    attach(service) {
+      return new Promise((resolve) => {
+        onSignal = (signal) => {
+          logger.info({ signal }, 'stopping: not ready, finishing in-flight checks');
+          service.stop(9000).then(
+            () => resolve(0),
+            (e: unknown) => {
+              logger.error({ err: String(e) }, 'error while stopping');
+              resolve(1);
+            },
+          );
+        };
+        if (signalled !== undefined) onSignal(signalled);
+      });
+    },
+  };
+}
+
+export async function runServe(args: CliArgs): Promise<number> {
+  const logger = createLogger(args.logLevel);
+  process.on('uncaughtException', (e) => {
+    logger.fatal({ err: { message: e.message, stack: e.stack } }, 'uncaught exception; exiting');
+    process.exit(70);
+  });
+  const signals = stopOnSignal(logger);
+  if (args.config !== undefined) {
+    const file = args.config;
+    const load = () => loadConfigFile(file, (w) => logger.warn(w, 'config warning'));
+    const service = await startService(load(), { logger, load });
+    process.on('SIGHUP', () => void service.reload());
+    return signals.attach(service);
+  }
+  return signals.attach(await runDemo(logger));
+}
+
+/** Demo mode (SPEC §2): an in-memory key pair, a token signed with it, loopback only. */
+async function runDemo(logger: Logger): Promise<RunningService> {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const config: Config = parseConfig(DEMO_CONFIG, `${process.cwd()}/demo.yaml`);
+  const token = await new SignJWT({ email: 'demo-user@example.com' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'demo' })
+    .setIssuer(DEMO_ISSUER)
+    .setAudience('demo')
+    .setSubject('demo-user@example.com')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(privateKey);
+  const service = await startService(config, {
+    logger,
+    keySource: (pc) => (pc.name === 'demo' ? createStaticKeySource(publicKey, 'demo key (in memory)') : undefined),
+  });
+  process.stdout.write(
+    [
+      '',
+      'jwt-ext-authz demo mode: no --config given, so this process trusts an in-memory key pair.',
+      `  gRPC ext_authz: ${service.grpcAddress}   admin: http://${service.adminAddress ?? 'off'}/metrics`,
+      '',
+      'Demo token (sub demo-user@example.com, aud demo, valid 1 hour):',
+      `  ${token}`,
+      '',
+      'Send one Check as Envoy would (in another terminal, from this folder):',
+      `  node dist/src/cli/main.js check --target ${service.grpcAddress} --token ${token}`,
+      '',
+      'Tamper with the token (change its last characters) to see a 401 invalid_signature deny.',
+      '',
+    ].join('\n'),
+  );
+  return service;
+}

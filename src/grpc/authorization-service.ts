@@ -1,0 +1,24 @@
+import type { sendUnaryData, Server, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Authorizer } from '../authz/authorizer.js';
+import type { CheckResponse } from '../authz/response.js';
+import type { CheckRequest } from '../token/request.js';
+import { authorizationServiceDefinition } from './proto.js';
+
+/**
+ * `envoy.service.auth.v3.Authorization`, as an object with `addToServer` (grpc-health-check
+ * style). The handler is thin: every decision, deny included, is a CheckResponse — never a
+ * gRPC error, which Envoy could fail open on.
+ */
+export class AuthorizationService {
+  constructor(private readonly authorizer: Authorizer) {}
+
+  addToServer(server: Server): void {
+    server.addService(authorizationServiceDefinition(), { Check: this.check });
+  }
+
+  private readonly check = (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>): void => {
+    const result = this.authorizer.check(call.request);
+    if (result instanceof Promise) void result.then((response) => callback(null, response));
+    else callback(null, result);
+  };
+}

@@ -1,0 +1,46 @@
+import { Client, credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { authorizationServiceDefinition, CHECK_PATH } from './proto.js';
+
+/** A decoded CheckResponse as proto-loader gives it (enums as names, snake_case fields). */
+export type DecodedCheckResponse = Record<string, unknown> & {
+  status?: { code?: number; message?: string };
+  ok_response?: {
+    headers?: { header?: { key?: string; value?: string }; append?: { value?: boolean }; append_action?: number }[];
+    headers_to_remove?: string[];
+    query_parameters_to_remove?: string[];
+  };
+  denied_response?: {
+    status?: { code?: string | number };
+    headers?: { header?: { key?: string; value?: string }; append?: { value?: boolean }; append_action?: number }[];
+    body?: string;
+  };
+  dynamic_metadata?: { fields?: Record<string, { stringValue?: string }> };
+  http_response?: string;
+};
+
+export interface CheckClient {
+  check(request: object, deadlineMs?: number): Promise<DecodedCheckResponse>;
+  close(): void;
+}
+
+/** A real grpc-js client for `envoy.service.auth.v3.Authorization/Check` (CLI `check`, tests, bench). */
+export function createCheckClient(target: string, creds: ChannelCredentials = credentials.createInsecure()): CheckClient {
+  const method = authorizationServiceDefinition()['Check'];
+  if (method === undefined) throw new Error('Check method missing from the proto');
+  const client = new Client(target, creds);
+  return {
+    check(request, deadlineMs = 5000) {
+      return new Promise((resolve, reject) => {
+        client.makeUnaryRequest(
+          CHECK_PATH,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request,
+          { deadline: Date.now() + deadlineMs },
+          (err: ServiceError | null, value?: unknown) => (err ? reject(err) : resolve(value as DecodedCheckResponse)),
+        );
+      });
+    },
+    close: () => client.close(),
+  };
+}

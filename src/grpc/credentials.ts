@@ -1,0 +1,31 @@
+import { experimental, ServerCredentials } from '@grpc/grpc-js';
+import type { TlsConfig } from '../config/types.js';
+
+/** How often certificate files are re-read (cert-manager rotates them in place). */
+export const TLS_REFRESH_MS = 5000;
+
+/**
+ * Listener credentials. With TLS, grpc-js's FileWatcherCertificateProvider re-reads the
+ * files, so a rotated certificate is served without a restart; `client-ca-file` turns on mTLS.
+ */
+export function serverCredentials(tls: TlsConfig | undefined, refreshIntervalMs = TLS_REFRESH_MS): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  const files = new experimental.FileWatcherCertificateProvider({
+    certificateFile: tls.certFile,
+    privateKeyFile: tls.keyFile,
+    ...(tls.clientCaFile === undefined ? {} : { caCertificateFile: tls.clientCaFile }),
+    refreshIntervalMs,
+  });
+  // grpc-js names the first parameter "ca" but uses it as the identity (cert + key) provider.
+  const mtls = tls.clientCaFile !== undefined;
+  return experimental.createCertificateProviderServerCredentials(files, mtls ? files : null, mtls);
+}
+
+const LOOPBACK = /^(127\.|localhost$|\[::1\]$|::1$)/;
+
+/** True for a TCP listen address that other machines can reach. */
+export function isExposed(listen: string): boolean {
+  if (listen.startsWith('unix:')) return false;
+  const host = listen.slice(0, listen.lastIndexOf(':'));
+  return !LOOPBACK.test(host);
+}

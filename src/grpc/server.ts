@@ -1,0 +1,77 @@
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { AUTHORIZATION_SERVICE } from './proto.js';
+
+/** What gets mounted on the gRPC listener. */
+export interface GrpcService {
+  addToServer(server: Server): void;
+}
+
+export interface GrpcListener {
+  /** `host:port` with the real port, or `unix:/path`. */
+  readonly address: string;
+  setServing(serving: boolean): void;
+  /** Stops accepting calls, lets in-flight ones finish, forces after `graceMs`. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** A socket file left by a killed process would make bind fail; anything else is left alone. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // absent: nothing to do
+  }
+}
+
+/**
+ * The gRPC server lifecycle in one place: bind, health, graceful then forced shutdown.
+ * Health starts NOT_SERVING for "" and the Authorization service.
+ */
+export async function startGrpcListener(
+  listen: string,
+  services: readonly GrpcService[],
+  credentials: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<GrpcListener> {
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_concurrent_streams': 1000,
+  });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICE]: 'NOT_SERVING' });
+  health.addToServer(server);
+  for (const s of services) s.addToServer(server);
+
+  const socketPath = listen.startsWith('unix:') ? listen.slice('unix:'.length).replace(/^\/\/(?=\/)/, '') : undefined;
+  if (socketPath !== undefined) removeStaleSocket(socketPath);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(listen, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  // Envoy in the same pod runs as another user of the same group.
+  if (socketPath !== undefined) chmodSync(socketPath, 0o660);
+  const address = listen.startsWith('unix:') ? listen : `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
+
+  return {
+    address,
+    setServing(serving) {
+      const status = serving ? 'SERVING' : 'NOT_SERVING';
+      health.setStatus('', status);
+      health.setStatus(AUTHORIZATION_SERVICE, status);
+    },
+    shutdown(graceMs) {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        timer.unref();
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,160 @@
+import { startAdminListener, type AdminListener } from './admin/http.js';
+import { createAuthorizer, type Authorizer } from './authz/authorizer.js';
+import { buildPolicy, closePolicy, keySourceId, policyReady, startPolicy, type Policy, type PolicyHooks } from './authz/providers.js';
+import type { Config } from './config/types.js';
+import { configFiles, watchConfigFiles, type ConfigWatcher } from './config/watch.js';
+import { ConfigError } from './errors.js';
+import { AuthorizationService } from './grpc/authorization-service.js';
+import { isExposed, serverCredentials } from './grpc/credentials.js';
+import { startGrpcListener, type GrpcListener } from './grpc/server.js';
+import type { KeySource } from './keys/types.js';
+import type { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { policyHooks, readinessOf, restartOnlyChanges } from './service-support.js';
+import type { ReadinessReport } from './admin/http.js';
+
+export interface RunningService {
+  readonly grpcAddress: string;
+  readonly adminAddress: string | undefined;
+  readonly authorizer: Authorizer;
+  readonly metrics: Metrics;
+  ready(): boolean;
+  readiness(): ReadinessReport;
+  /** Re-reads the config; a bad one is logged and counted and the old one keeps serving. */
+  reload(): Promise<boolean>;
+  /** SIGTERM path: not-ready first, finish in-flight checks, close (SPEC §8). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface ServiceOptions {
+  readonly logger: Logger;
+  readonly now?: () => number;
+  /** Supplies a provider's keys instead of its `key-file` (demo mode). */
+  readonly keySource?: PolicyHooks['keySource'];
+  /** Re-reads the config for `reload()`; without it reload is a no-op (demo mode). */
+  readonly load?: () => Config;
+  /** Watch the config and user-mapping files and reload on change (default: when `load` is given). */
+  readonly watch?: boolean;
+}
+
+/** Old policies stay open this long after a swap, so checks in flight on them finish. */
+const RETIRE_AFTER_MS = 10_000;
+
+/** Builds everything from a validated config and opens the listeners. Throws ConfigError on bad keys or mappings. */
+export async function startService(config: Config, options: ServiceOptions): Promise<RunningService> {
+  const { logger } = options;
+  const metrics = createMetrics();
+  const hooks = policyHooks(metrics, logger);
+  const policy = buildPolicy(config, { ...hooks, ...(options.keySource ? { keySource: options.keySource } : {}) });
+  for (const p of policy.providers) {
+    if (p.jwks === undefined) {
+      metrics.keyFetches.inc({ provider: p.name, result: 'success', trigger: 'startup' });
+      metrics.keyFetchLastSuccess.set({ provider: p.name }, Date.now() / 1000);
+    } else if (p.config.keyFile.startsWith('http://')) {
+      logger.warn({ provider: p.name }, 'JWKS is fetched over plain http://; use https:// in production');
+    }
+  }
+  if (config.workers !== 1) logger.warn({ workers: config.workers }, 'workers other than 1 are not supported yet; running one process');
+  if (config.tls === undefined && isExposed(config.listen)) {
+    logger.warn({ listen: config.listen }, 'plaintext gRPC listener on a non-loopback address; set tls or listen on 127.0.0.1');
+  }
+  const authorizer = createAuthorizer(policy, { metrics, logger, ...(options.now ? { now: options.now } : {}) });
+  let draining = false;
+  let grpc: GrpcListener | undefined;
+  let admin: AdminListener | undefined;
+  const ready = () => !draining && policyReady(authorizer.policy);
+  const refreshHealth = () => grpc?.setServing(ready());
+
+  try {
+    grpc = await startGrpcListener(config.listen, [new AuthorizationService(authorizer)], serverCredentials(config.tls));
+    if (config.adminListen !== 'off') {
+      admin = await startAdminListener(config.adminListen, {
+        registry: metrics.registry,
+        readiness: () => readinessOf(authorizer.policy),
+        draining: () => draining,
+      });
+    }
+  } catch (e: unknown) {
+    await grpc?.shutdown(0);
+    closePolicy(policy);
+    throw e;
+  }
+  const started = Date.now();
+  void startPolicy(policy).then(() => {
+    refreshHealth();
+    logger.info({ ready: ready(), ms: Date.now() - started }, ready() ? 'ready' : 'not ready: some providers have no key set yet');
+  });
+  // JWKS providers may become ready (or stale) later; keep gRPC health in step.
+  const healthTimer = setInterval(refreshHealth, 250);
+  healthTimer.unref();
+  refreshHealth();
+  logger.info({ grpc: grpc.address, admin: admin?.address ?? 'off', providers: policy.providers.map((p) => p.name) }, 'listening');
+
+  const retiring = new Set<NodeJS.Timeout>();
+  let reloading: Promise<boolean> = Promise.resolve(true);
+
+  /** Validates the new config in full, starts what is new, then swaps atomically. */
+  async function reloadNow(load: () => Config): Promise<boolean> {
+    const old = authorizer.policy;
+    let next: Policy;
+    try {
+      const config = load();
+      const reuse = new Map(old.providers.map((p) => [keySourceId(p.config), p.keys]));
+      next = buildPolicy(config, { ...hooks, keySource: (pc) => options.keySource?.(pc) ?? reuse.get(keySourceId(pc)) });
+      const restart = restartOnlyChanges(old.config, config);
+      if (restart.length > 0) logger.warn({ keys: restart }, 'these settings only change on restart; the rest of the new config is applied');
+    } catch (e: unknown) {
+      metrics.configReloads.inc({ result: 'failure' });
+      const problems = e instanceof ConfigError ? e.problems : [{ message: e instanceof Error ? e.message : String(e) }];
+      logger.error({ problems }, 'config reload rejected; the previous config keeps serving');
+      return false;
+    }
+    const kept = new Set<KeySource>(next.providers.map((p) => p.keys).filter((k) => old.providers.some((o) => o.keys === k)));
+    await startPolicy(next, kept);
+    authorizer.swap(next);
+    watcher?.set(configFiles(next.config));
+    const timer = setTimeout(() => {
+      retiring.delete(timer);
+      closePolicy(old, new Set(authorizer.policy.providers.map((p) => p.keys)));
+    }, RETIRE_AFTER_MS);
+    timer.unref();
+    retiring.add(timer);
+    refreshHealth();
+    metrics.configReloads.inc({ result: 'success' });
+    logger.info({ generation: next.generation, providers: next.providers.map((p) => p.name) }, 'config reloaded');
+    return true;
+  }
+
+  const reload = (): Promise<boolean> => {
+    const load = options.load;
+    if (load === undefined) return Promise.resolve(false);
+    // One reload at a time, in order: a burst of edits ends on the last file content.
+    reloading = reloading.then(() => reloadNow(load));
+    return reloading;
+  };
+
+  const watcher: ConfigWatcher | undefined =
+    options.load !== undefined && options.watch !== false
+      ? watchConfigFiles(configFiles(config), () => void reload(), (dir, message) => logger.warn({ dir, message }, 'config folder not watched'))
+      : undefined;
+
+  return {
+    grpcAddress: grpc.address,
+    adminAddress: admin?.address,
+    authorizer,
+    metrics,
+    ready,
+    readiness: () => readinessOf(authorizer.policy),
+    reload,
+    async stop(graceMs = 9000) {
+      draining = true;
+      clearInterval(healthTimer);
+      watcher?.close();
+      grpc?.setServing(false);
+      await grpc?.shutdown(graceMs);
+      await admin?.close();
+      for (const t of retiring) clearTimeout(t);
+      closePolicy(authorizer.policy);
+    },
+  };
+}

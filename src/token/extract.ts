@@ -1,0 +1,102 @@
+import type { TokenSource } from '../config/types.js';
+import { reject, type Rejection } from '../reasons.js';
+import { headerValues, requestPath, type HttpRequestAttributes } from './request.js';
+
+/** Where the token was found, so `forward-original: false` can remove exactly that carrier. */
+export interface FoundToken {
+  readonly token: string;
+  readonly source: TokenSource;
+  /** Cookie source only: the request's other cookies, for `forward-original: false`. */
+  readonly otherCookies?: string;
+}
+
+/** Java `String.trim()`: strips chars <= U+0020 at both ends (not NBSP, unlike JS trim). */
+export function javaTrim(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && s.charCodeAt(start) <= 0x20) start++;
+  while (end > start && s.charCodeAt(end - 1) <= 0x20) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
+
+const several = (what: string): Rejection => reject('malformed_token', `several tokens in ${what}`);
+
+/**
+ * Trino's bearer parsing: the text before the first ASCII space must equal the scheme
+ * (case-insensitively), the token is the rest, Java-trimmed. Anything else: no token here.
+ */
+function fromHeaderValue(value: string, scheme: string | undefined): string | undefined {
+  if (scheme === undefined) return javaTrim(value) || undefined;
+  const space = value.indexOf(' ');
+  if (space !== scheme.length) return undefined;
+  if (value.slice(0, space).toLowerCase() !== scheme.toLowerCase()) return undefined;
+  return javaTrim(value.slice(space + 1)) || undefined;
+}
+
+function fromHeader(http: HttpRequestAttributes, name: string, scheme: string | undefined): string | Rejection | undefined {
+  const values = headerValues(http, name);
+  if (values.length === 0) return undefined;
+  if (values.length > 1) return several(`the ${name} header (it appears ${values.length} times)`);
+  const token = fromHeaderValue(values[0] ?? '', scheme);
+  // Envoy joins repeated headers with ","; a JWT never contains one.
+  if (token !== undefined && token.includes(',')) return several(`the ${name} header`);
+  return token;
+}
+
+/** Cookie values; Envoy may join several `cookie` lines with "," as well as ";". */
+function fromCookie(http: HttpRequestAttributes, source: TokenSource): FoundToken | Rejection | undefined {
+  let found: string | undefined;
+  const others: string[] = [];
+  for (const line of headerValues(http, 'cookie')) {
+    for (const part of line.split(/[;,]/)) {
+      const eq = part.indexOf('=');
+      if (eq < 0 || part.slice(0, eq).trim() !== source.name) {
+        if (part.trim() !== '') others.push(part.trim());
+        continue;
+      }
+      let value = part.slice(eq + 1).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      if (value === '') continue;
+      if (found !== undefined) return several(`the ${source.name} cookie`);
+      found = value;
+    }
+  }
+  return found === undefined ? undefined : { token: found, source, otherCookies: others.join('; ') };
+}
+
+function fromQuery(http: HttpRequestAttributes, name: string): string | Rejection | undefined {
+  const path = requestPath(http);
+  const q = path.indexOf('?');
+  if (q < 0) return undefined;
+  const end = path.indexOf('#', q);
+  const values = new URLSearchParams(path.slice(q + 1, end < 0 ? undefined : end)).getAll(name).filter((v) => v !== '');
+  if (values.length > 1) return several(`the ${name} query parameter`);
+  return values[0];
+}
+
+/**
+ * Takes the token from the first configured source that has one (SPEC §5 step 1).
+ * Returns undefined when no source carries a token.
+ */
+export function extractToken(http: HttpRequestAttributes, sources: readonly TokenSource[]): FoundToken | Rejection | undefined {
+  for (const source of sources) {
+    let found: string | Rejection | undefined;
+    switch (source.kind) {
+      case 'header':
+        found = fromHeader(http, source.name, source.scheme);
+        break;
+      case 'cookie': {
+        const cookie = fromCookie(http, source);
+        if (cookie !== undefined) return cookie;
+        continue;
+      }
+      case 'query':
+        found = fromQuery(http, source.name);
+        break;
+    }
+    if (found === undefined) continue;
+    if (typeof found !== 'string') return found;
+    return { token: found, source };
+  }
+  return undefined;
+}

@@ -1,0 +1,58 @@
+/**
+ * The parts of an Envoy CheckRequest the decision reads, decoded by proto-loader with
+ * `keepCase: true`. Only what we use is typed; everything is optional on the wire.
+ */
+export interface HeaderValue {
+  readonly key?: string;
+  readonly value?: string;
+  readonly raw_value?: Uint8Array;
+}
+
+export interface HttpRequestAttributes {
+  readonly id?: string;
+  readonly method?: string;
+  readonly path?: string;
+  readonly host?: string;
+  /** Default encoding: lower-case names, duplicates merged with ",". */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** `encode_raw_headers: true`: one entry per header line, values in `raw_value`. */
+  readonly header_map?: { readonly headers?: readonly HeaderValue[] } | null;
+}
+
+export interface CheckRequestAttributes {
+  readonly request?: { readonly http?: HttpRequestAttributes | null } | null;
+  readonly context_extensions?: Readonly<Record<string, string>>;
+}
+
+export interface CheckRequest {
+  readonly attributes?: CheckRequestAttributes | null;
+}
+
+const EMPTY: readonly string[] = [];
+
+/**
+ * Every value of one header, lower-case name. With the `headers` map a repeated header arrives
+ * as one comma-joined value; with `header_map` each line is its own value.
+ */
+export function headerValues(http: HttpRequestAttributes, name: string): readonly string[] {
+  const raw = http.header_map?.headers;
+  if (raw !== undefined && raw.length > 0) {
+    let out: string[] | undefined;
+    for (const h of raw) {
+      if (h.key === undefined || h.key.toLowerCase() !== name) continue;
+      const v = h.value !== undefined && h.value !== '' ? h.value : Buffer.from(h.raw_value ?? EMPTY_BYTES).toString('latin1');
+      (out ??= []).push(v);
+    }
+    return out ?? EMPTY;
+  }
+  const v = http.headers?.[name];
+  return v === undefined ? EMPTY : [v];
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+/** `:path` as Envoy sends it (query included). */
+export function requestPath(http: HttpRequestAttributes): string {
+  if (http.path !== undefined && http.path !== '') return http.path;
+  return headerValues(http, ':path')[0] ?? '';
+}
