@@ -66,7 +66,9 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const refreshHealth = () => grpc?.setServing(ready());
 
   try {
-    grpc = await startGrpcListener(config.listen, [new AuthorizationService(authorizer)], serverCredentials(config.tls));
+    const creds = serverCredentials(config.tls);
+    grpc = await startGrpcListener(config.listen, [new AuthorizationService(authorizer)], creds.credentials);
+    await creds.loaded();
     if (config.adminListen !== 'off') {
       admin = await startAdminListener(config.adminListen, {
         registry: metrics.registry,

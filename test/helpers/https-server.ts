@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { makeTestPki } from './pki.js';
 
 /** What the server answers to one request. */
 export interface Reply {
@@ -44,10 +44,6 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-const run = (dir: string, args: string[]): void => {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-};
-
 interface Certificates { readonly caFile: string; readonly caPem: string; readonly key: Buffer; readonly cert: Buffer }
 
 let certificates: Certificates | undefined;
@@ -60,21 +56,9 @@ function testCertificates(): Certificates {
   if (certificates !== undefined) return certificates;
   const dir = mkdtempSync(join(tmpdir(), 'jwt-ext-authz-https-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  run(dir, ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=jwt-ext-authz test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  run(dir, ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  writeFileSync(join(dir, 'server.ext'), [
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature',
-    'extendedKeyUsage=serverAuth',
-    '',
-  ].join('\n'));
-  run(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext']);
-  const caFile = join(dir, 'ca.pem');
-  certificates = { caFile, caPem: readFileSync(caFile, 'utf8'), key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) };
+  const pki = makeTestPki(dir);
+  const server = pki.issue('server', 'server');
+  certificates = { caFile: pki.caFile, caPem: readFileSync(pki.caFile, 'utf8'), key: readFileSync(server.keyFile), cert: readFileSync(server.certFile) };
   return certificates;
 }
 

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { assertAllow, assertDeny } from '../helpers/assertions.js';
+import { startHttpsServer, type TestServer } from '../helpers/https-server.js';
+import { nowSeconds, sign } from '../helpers/keys.js';
+import { bearer } from '../helpers/requests.js';
+import { adminGet, eventually, grpcHealth, sample } from '../helpers/scrape.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+const ISS = 'https://idp.test/';
+const pair = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwk = (kid: string, key: KeyObject) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig' });
+const token = (kid: string, key: KeyObject) => sign({ iss: ISS, sub: 'alice', exp: nowSeconds() + 600 }, key, { kid });
+
+const config = (idp: TestServer, extra = '') => `providers:
+  - name: corp
+    key-file: ${idp.url}/jwks.json
+    required-issuer: ${ISS}
+    jwks:
+      ca-file: ${idp.caFile}
+      min-refresh-interval: 300ms
+      timeout: 500ms
+${extra}`;
+
+describe('JWKS providers in the running service', () => {
+  const closers: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of closers.reverse()) await c();
+  });
+
+  async function start(idp: TestServer, extra = ''): Promise<TestService> {
+    const t = await startTestService(config(idp, extra));
+    closers.push(() => t.close());
+    return t;
+  }
+  const metric = async (t: TestService, series: string) => sample((await adminGet(t.service.adminAddress ?? '', '/metrics')).body, series);
+
+  it('is not ready until the first fetch, then ready on /readyz and gRPC health', async () => {
+    const idp = await startHttpsServer();
+    closers.push(() => idp.close());
+    const a = pair();
+    idp.setHandler(() => ({ body: { keys: [jwk('a', a.publicKey)] }, delayMs: 300 }));
+    const t = await start(idp);
+    assert.equal((await adminGet(t.service.adminAddress ?? '', '/readyz')).status, 503);
+    assert.equal(await grpcHealth(t.service.grpcAddress, ''), 'NOT_SERVING');
+    assertDeny(await t.client.check(bearer(await token('a', a.privateKey))), 'keys_unavailable', 503, 14);
+    await eventually(() => t.service.ready(), 3000, 'ready');
+    const ready = await adminGet(t.service.adminAddress ?? '', '/readyz');
+    assert.equal(ready.status, 200);
+    assert.equal((JSON.parse(ready.body) as { providers: Record<string, { source: string }> }).providers['corp']?.source, 'jwks');
+    await eventually(async () => (await grpcHealth(t.service.grpcAddress, 'envoy.service.auth.v3.Authorization')) === 'SERVING', 1000, 'SERVING');
+    assertAllow(await t.client.check(bearer(await token('a', a.privateKey))));
+    assert.equal(await metric(t, 'jwt_ext_authz_key_fetches_total{provider="corp",result="success",trigger="startup"}'), 1);
+    assert.equal(await metric(t, 'jwt_ext_authz_keys_loaded{provider="corp"}'), 1);
+  });
+
+  it('accepts a rotated key after one unknown-kid refetch, and drops a removed key', async () => {
+    const idp = await startHttpsServer();
+    closers.push(() => idp.close());
+    const a = pair();
+    const b = pair();
+    let keys = [jwk('a', a.publicKey)];
+    idp.setHandler(() => ({ body: { keys } }));
+    const t = await start(idp);
+    await eventually(() => t.service.ready(), 3000, 'ready');
+    await new Promise((r) => setTimeout(r, 350)); // past the refetch cooldown
+    keys = [jwk('b', b.publicKey)];
+    assertAllow(await t.client.check(bearer(await token('b', b.privateKey))));
+    assert.equal(await metric(t, 'jwt_ext_authz_key_fetches_total{provider="corp",result="success",trigger="unknown_kid"}'), 1);
+    // The new set replaced the old one whole: "a" is gone.
+    assertDeny(await t.client.check(bearer(await token('a', a.privateKey))), 'unknown_key');
+  });
+
+  it('limits a flood of random unknown kids to one fetch per min-refresh-interval', async () => {
+    const idp = await startHttpsServer();
+    closers.push(() => idp.close());
+    const a = pair();
+    idp.setHandler(() => ({ body: { keys: [jwk('a', a.publicKey)] } }));
+    const t = await start(idp);
+    await eventually(() => t.service.ready(), 3000, 'ready');
+    const before = idp.requests.length;
+    const tokens = await Promise.all(Array.from({ length: 500 }, (_, i) => token(`random-${i}`, a.privateKey)));
+    const answers = await Promise.all(tokens.map((tk) => t.client.check(bearer(tk))));
+    for (const res of answers) assertDeny(res, 'unknown_key');
+    assert.ok(idp.requests.length - before <= 1, `fetches during the flood: ${idp.requests.length - before}`);
+  });
+
+  it('keeps the old keys when the IdP fails, and recovers by itself from an IdP down at startup', async () => {
+    const idp = await startHttpsServer();
+    closers.push(() => idp.close());
+    const a = pair();
+    let up = false;
+    idp.setHandler(() => (up ? { body: { keys: [jwk('a', a.publicKey)] } } : { status: 500, body: 'down' }));
+    const t = await start(idp);
+    await eventually(async () => (await metric(t, 'jwt_ext_authz_key_fetches_total{provider="corp",result="failure",trigger="startup"}')) === 1, 3000, 'failed startup fetch');
+    assertDeny(await t.client.check(bearer(await token('a', a.privateKey))), 'keys_unavailable', 503, 14);
+    up = true;
+    await eventually(() => t.service.ready(), 4000, 'recovery');
+    assertAllow(await t.client.check(bearer(await token('a', a.privateKey))));
+    up = false;
+    await t.service.authorizer.policy.providers[0]?.jwks?.refresh('scheduled');
+    assertAllow(await t.client.check(bearer(await token('a', a.privateKey))));
+    assert.ok(t.logs.join('').includes('key set fetch failed'));
+  });
+});
