@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import { AuthorizationService } from './grpc/authorization-service.js';
 import { isExposed, serverCredentials } from './grpc/credentials.js';
 import { startGrpcListener, type GrpcListener } from './grpc/server.js';
+import { isKeyTemplate } from './keys/file-source.js';
 import type { KeySource } from './keys/types.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -35,6 +36,8 @@ export interface ServiceOptions {
   readonly load?: () => Config;
   /** Watch the config and user-mapping files and reload on change (default: when `load` is given). */
   readonly watch?: boolean;
+  /** false in a cluster worker: the primary serves the admin listener for all workers. */
+  readonly admin?: boolean;
 }
 
 /** Old policies stay open this long after a swap, so checks in flight on them finish. */
@@ -50,11 +53,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     if (p.jwks === undefined) {
       metrics.keyFetches.inc({ provider: p.name, result: 'success', trigger: 'startup' });
       metrics.keyFetchLastSuccess.set({ provider: p.name }, Date.now() / 1000);
+      // A static key file is one key; a ${KID} template loads keys on demand.
+      if (!isKeyTemplate(p.config.keyFile)) metrics.keysLoaded.set({ provider: p.name }, 1);
     } else if (p.config.keyFile.startsWith('http://')) {
       logger.warn({ provider: p.name }, 'JWKS is fetched over plain http://; use https:// in production');
     }
   }
-  if (config.workers !== 1) logger.warn({ workers: config.workers }, 'workers other than 1 are not supported yet; running one process');
   if (config.tls === undefined && isExposed(config.listen)) {
     logger.warn({ listen: config.listen }, 'plaintext gRPC listener on a non-loopback address; set tls or listen on 127.0.0.1');
   }
@@ -69,9 +73,9 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const creds = serverCredentials(config.tls);
     grpc = await startGrpcListener(config.listen, [new AuthorizationService(authorizer)], creds.credentials);
     await creds.loaded();
-    if (config.adminListen !== 'off') {
+    if (config.adminListen !== 'off' && options.admin !== false) {
       admin = await startAdminListener(config.adminListen, {
-        registry: metrics.registry,
+        metrics: metrics.registry,
         readiness: () => readinessOf(authorizer.policy),
         draining: () => draining,
       });

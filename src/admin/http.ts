@@ -1,14 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly [detail: string]: unknown;
 }
 
+/** What /metrics serves: one registry, or (with workers) the cluster-wide aggregate. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
 export interface AdminOptions {
-  readonly registry: Registry;
+  readonly metrics: MetricsSource;
   readonly readiness: () => ReadinessReport;
   /** Flipped on SIGTERM so /readyz turns 503 before the listener closes. */
   readonly draining: () => boolean;
@@ -42,8 +47,8 @@ export async function startAdminListener(listen: string, options: AdminOptions):
       const body = { ...report, ready, ...(options.draining() ? { draining: true } : {}) };
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
     } else if (path === '/metrics') {
-      options.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
+      options.metrics.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': options.metrics.contentType }).end(text),
         () => res.writeHead(500).end(),
       );
     } else {

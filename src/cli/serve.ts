@@ -1,9 +1,11 @@
+import cluster from 'node:cluster';
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { parseConfig, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { createStaticKeySource } from '../keys/static-source.js';
 import { createLogger, type Logger } from '../log.js';
+import { joinCluster, runPrimary, workerCount } from '../cluster.js';
 import { startService, type RunningService } from '../service.js';
 import type { CliArgs } from './args.js';
 
@@ -22,9 +24,9 @@ providers:
 
 /**
  * Signal handling is installed before anything starts, so a SIGTERM that arrives while the
- * service is still starting stops it as soon as it is up. Resolves with the exit code.
+ * service is still starting stops it as soon as it is up. `onStop` resolves with the exit code.
  */
-function stopOnSignal(logger: Logger): { attach(service: RunningService): Promise<number> } {
+function stopOnSignal(logger: Logger): { onStop(stop: () => Promise<number>): Promise<number> } {
   let signalled: NodeJS.Signals | undefined;
   let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
   const handler = (signal: NodeJS.Signals) => {
@@ -35,17 +37,14 @@ function stopOnSignal(logger: Logger): { attach(service: RunningService): Promis
   process.once('SIGTERM', handler);
   process.once('SIGINT', handler);
   return {
-    attach(service) {
+    onStop(stop) {
       return new Promise((resolve) => {
         onSignal = (signal) => {
           logger.info({ signal }, 'stopping: not ready, finishing in-flight checks');
-          service.stop(9000).then(
-            () => resolve(0),
-            (e: unknown) => {
-              logger.error({ err: String(e) }, 'error while stopping');
-              resolve(1);
-            },
-          );
+          stop().then(resolve, (e: unknown) => {
+            logger.error({ err: String(e) }, 'error while stopping');
+            resolve(1);
+          });
         };
         if (signalled !== undefined) onSignal(signalled);
       });
@@ -53,21 +52,31 @@ function stopOnSignal(logger: Logger): { attach(service: RunningService): Promis
   };
 }
 
+const stopService = (service: RunningService) => async (): Promise<number> => {
+  await service.stop(9000);
+  return 0;
+};
+
 export async function runServe(args: CliArgs): Promise<number> {
-  const logger = createLogger(args.logLevel);
+  const logger = cluster.isWorker ? createLogger(args.logLevel).child({ worker: cluster.worker?.id }) : createLogger(args.logLevel);
   process.on('uncaughtException', (e) => {
     logger.fatal({ err: { message: e.message, stack: e.stack } }, 'uncaught exception; exiting');
     process.exit(70);
   });
   const signals = stopOnSignal(logger);
-  if (args.config !== undefined) {
-    const file = args.config;
-    const load = () => loadConfigFile(file, (w) => logger.warn(w, 'config warning'));
-    const service = await startService(load(), { logger, load });
-    process.on('SIGHUP', () => void service.reload());
-    return signals.attach(service);
+  if (args.config === undefined) return signals.onStop(stopService(await runDemo(logger)));
+  const file = args.config;
+  const load = () => loadConfigFile(file, (w) => logger.warn(w, 'config warning'));
+  const config = load();
+  if (cluster.isPrimary && workerCount(config) > 1) {
+    let stop: (() => Promise<number>) | undefined;
+    const stopped = signals.onStop(() => stop?.() ?? Promise.resolve(0));
+    return Promise.race([runPrimary(config, logger, { onStop: (s) => void (stop = s) }), stopped]);
   }
-  return signals.attach(await runDemo(logger));
+  const service = await startService(config, { logger, load, admin: cluster.isPrimary });
+  if (cluster.isWorker) joinCluster(service);
+  process.on('SIGHUP', () => void service.reload());
+  return signals.onStop(stopService(service));
 }
 
 /** Demo mode (SPEC §2): an in-memory key pair, a token signed with it, loopback only. */

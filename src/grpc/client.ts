@@ -1,4 +1,4 @@
-import { Client, credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import { authorizationServiceDefinition, CHECK_PATH } from './proto.js';
 
 /** A decoded CheckResponse as proto-loader gives it (enums as names, snake_case fields). */
@@ -24,10 +24,10 @@ export interface CheckClient {
 }
 
 /** A real grpc-js client for `envoy.service.auth.v3.Authorization/Check` (CLI `check`, tests, bench). */
-export function createCheckClient(target: string, creds: ChannelCredentials = credentials.createInsecure()): CheckClient {
+export function createCheckClient(target: string, creds: ChannelCredentials = credentials.createInsecure(), options: ChannelOptions = {}): CheckClient {
   const method = authorizationServiceDefinition()['Check'];
   if (method === undefined) throw new Error('Check method missing from the proto');
-  const client = new Client(target, creds);
+  const client = new Client(target, creds, options);
   return {
     check(request, deadlineMs = 5000) {
       return new Promise((resolve, reject) => {

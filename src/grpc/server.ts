@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -19,7 +20,11 @@ export interface GrpcListener {
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 /** A socket file left by a killed process would make bind fail; anything else is left alone. */
-function removeStaleSocket(path: string): void {
+/** `unix:/path` (or `unix:///path`) → `/path`. */
+export const unixSocketPath = (listen: string): string | undefined =>
+  listen.startsWith('unix:') ? listen.slice('unix:'.length).replace(/^\/\/(?=\/)/, '') : undefined;
+
+export function removeStaleSocket(path: string): void {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path);
   } catch {
@@ -44,8 +49,9 @@ export async function startGrpcListener(
   health.addToServer(server);
   for (const s of services) s.addToServer(server);
 
-  const socketPath = listen.startsWith('unix:') ? listen.slice('unix:'.length).replace(/^\/\/(?=\/)/, '') : undefined;
-  if (socketPath !== undefined) removeStaleSocket(socketPath);
+  const socketPath = unixSocketPath(listen);
+  // A cluster worker shares the primary's socket: only the primary may clear a stale one.
+  if (socketPath !== undefined && cluster.isPrimary) removeStaleSocket(socketPath);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });

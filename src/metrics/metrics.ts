@@ -60,12 +60,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
-    keysLoaded: new Gauge({ name: 'jwt_ext_authz_keys_loaded', help: 'Usable keys in the current key set, by provider.', labelNames: ['provider'], registers }),
+    // With workers each process holds the same key set: aggregate with max, not sum.
+    keysLoaded: new Gauge({ name: 'jwt_ext_authz_keys_loaded', help: 'Usable keys in the current key set, by provider.', labelNames: ['provider'], registers, aggregator: 'max' }),
     keyFetchLastSuccess: new Gauge({
       name: 'jwt_ext_authz_key_fetch_last_success_timestamp_seconds',
       help: 'Unix time of the last successful key load, by provider.',
       labelNames: ['provider'],
       registers,
+      aggregator: 'max',
     }),
     cacheLookups: new Counter({ name: 'jwt_ext_authz_token_cache_lookups_total', help: 'Verified-token cache lookups, by result.', labelNames: ['result'], registers }),
     configReloads: new Counter({ name: 'jwt_ext_authz_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
