@@ -3,7 +3,8 @@ import { Rejection, reject } from '../reasons.js';
 import { extractToken, type FoundToken } from '../token/extract.js';
 import { parseToken, type ParsedToken } from '../token/parse.js';
 import type { CheckRequest, HttpRequestAttributes } from '../token/request.js';
-import { checkClaims, verifySignature } from '../token/verify.js';
+import { verifySignature } from '../token/signature.js';
+import { checkClaims } from '../token/claims.js';
 import type { TokenCache } from './cache.js';
 import type { Policy, Provider } from './providers.js';
 
@@ -32,8 +33,9 @@ const MISSING: Decision = { kind: 'deny', rejection: reject('missing_token', 'no
 const deny = (rejection: Rejection, found: FoundToken | undefined): Decision => ({ kind: 'deny', rejection, found });
 
 /**
- * The check (SPEC §5): a pure function of the request, the policy and the clock. Synchronous
- * until a signature has to be verified (or a JWKS refetch awaited); never rejects.
+ * The check (SPEC §5): a pure function of the request, the policy and the clock (plus the
+ * verified-token cache). Synchronous, signature included; a promise only while a JWKS
+ * unknown-kid refetch is awaited. Never throws for any input.
  */
 export function decide(request: CheckRequest, policy: Policy, nowMs: number, cache?: TokenCache): Decision | Promise<Decision> {
   const attrs = request.attributes;
@@ -120,10 +122,10 @@ function withKeys(provider: Provider, parsed: ParsedToken, keys: readonly Verifi
 }
 
 /** Tries each usable key (several only for a token without `kid`); the first good one wins. */
-async function verifyKeys(provider: Provider, parsed: ParsedToken, keys: readonly VerificationKey[], nowMs: number): Promise<Verified> {
+function verifyKeys(provider: Provider, parsed: ParsedToken, keys: readonly VerificationKey[], nowMs: number): Verified {
   let failure: Rejection | undefined;
   for (const key of keys) {
-    failure = await verifySignature(parsed, key);
+    failure = verifySignature(parsed, key);
     if (failure === undefined) return identify(provider, parsed, key, nowMs);
   }
   return (failure ?? reject('invalid_signature', 'the JWT signature does not verify')).withProvider(provider.name);

@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { REASONS, type Rejection } from '../reasons.js';
 import type { FoundToken } from '../token/extract.js';
-import { claimHeaderValue } from './claims.js';
+import { claimHeaderValue } from './claim-headers.js';
 import type { Identity } from './decide.js';
 import { setHeader, type HeaderValueOption } from './headers.js';
 import { renderTokenPage, TOKEN_PAGE_HEADERS } from './token-page.js';

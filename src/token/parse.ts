@@ -50,7 +50,8 @@ export function parseToken(token: string): ParsedToken | Rejection {
   if (kid !== undefined && typeof kid !== 'string') return reject('malformed_token', 'the JWT header "kid" is not a string');
   if (header['crit'] !== undefined) return reject('malformed_token', 'the JWT header lists "crit" extensions, none are supported');
   if (second === token.length - 1) return reject('invalid_signature', 'the JWT has an empty signature');
-  if (!B64URL.test(token.slice(second + 1))) return reject('malformed_token', 'the JWT signature is not base64url');
+  const signature = token.slice(second + 1);
+  if (!B64URL.test(signature) || signature.length % 4 === 1) return reject('malformed_token', 'the JWT signature is not base64url');
 
   const payload = decodeJsonObject(token.slice(first + 1, second));
   if (payload === undefined) return reject('malformed_token', 'the JWT payload is not a base64url-encoded JSON object');

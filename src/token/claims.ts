@@ -1,29 +1,5 @@
-import { compactVerify, errors } from 'jose';
-import type { VerificationKey } from '../keys/types.js';
 import { reject, type Rejection } from '../reasons.js';
-import { checkClaimTypes, type ParsedToken } from './parse.js';
-
-const BAD_SIGNATURE = reject('invalid_signature', 'the JWT signature does not verify');
-
-/**
- * Verifies the JWS signature with jose, with an explicit one-algorithm allow-list: the caller
- * has already checked that `parsed.alg` is allowed for the provider and usable with this key.
- * Resolves to undefined on success; never rejects.
- */
-export async function verifySignature(parsed: ParsedToken, key: VerificationKey): Promise<Rejection | undefined> {
-  try {
-    await compactVerify(parsed.token, key.key, { algorithms: [parsed.alg] });
-    return undefined;
-  } catch (e: unknown) {
-    if (e instanceof errors.JWSSignatureVerificationFailed) return BAD_SIGNATURE;
-    if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) {
-      return reject('algorithm_not_allowed', `algorithm ${parsed.alg} cannot be used with this key`);
-    }
-    if (e instanceof errors.JOSEError) return reject('malformed_token', 'the JWT is not a valid JWS');
-    // A TypeError from key/algorithm checks: treat as a key that cannot verify this token.
-    return reject('algorithm_not_allowed', `algorithm ${parsed.alg} cannot be used with this key`);
-  }
-}
+import { checkClaimTypes } from './parse.js';
 
 export interface ClaimRules {
   readonly requiredIssuer: string | undefined;
