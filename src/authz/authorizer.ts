@@ -47,7 +47,27 @@ const INTERNAL = reject('internal_error', 'internal error; the request was denie
 export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {}): Authorizer {
   const { metrics, logger } = options;
   const now = options.now ?? Date.now;
-  const cacheStats = metrics === undefined ? {} : { onLookup: (hit: boolean) => metrics.cacheLookups.inc({ result: hit ? 'hit' : 'miss' }) };
+  // Labelled children resolved once: the hot path then skips prom-client's label hashing.
+  const hot = metrics === undefined ? undefined : {
+    allow: metrics.checks.labels('allow'),
+    deny: metrics.checks.labels('deny'),
+    allowDuration: metrics.checkDuration.labels('allow'),
+    denyDuration: metrics.checkDuration.labels('deny'),
+    hit: metrics.cacheLookups.labels('hit'),
+    miss: metrics.cacheLookups.labels('miss'),
+  };
+  const rejectionChildren = new Map<string, { inc(): void }>();
+  const rejectionCounter = (reason: string, provider: string) => {
+    const key = `${reason}\0${provider}`;
+    let child = rejectionChildren.get(key);
+    if (child === undefined && metrics !== undefined) {
+      child = metrics.rejections.labels(reason, provider);
+      // Provider names come from the config, reasons from the table: this stays small.
+      rejectionChildren.set(key, child);
+    }
+    return child ?? { inc: () => undefined };
+  };
+  const cacheStats = hot === undefined ? {} : { onLookup: (hit: boolean) => (hit ? hot.hit : hot.miss).inc() };
   const generation = (policy: Policy): Generation => {
     const max = policy.config.cache.maxEntries;
     return { policy, responder: createResponder(policy.config), cache: max > 0 ? new TokenCache(max, cacheStats) : undefined };
@@ -61,8 +81,8 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
     if (decision.kind === 'deny') {
       outcome = 'deny';
       const { rejection, found } = decision;
-      response = responder.deny(rejection, found !== undefined);
-      metrics?.rejections.inc({ reason: rejection.reason, provider: rejection.provider });
+      response = responder.deny(rejection, decision.tokenPresent);
+      if (hot !== undefined) rejectionCounter(rejection.reason, rejection.provider).inc();
       if (logger?.isLevelEnabled('info')) {
         const http = request.attributes?.request?.http;
         logger.info(
@@ -71,7 +91,7 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
             reason: rejection.reason,
             provider: rejection.provider,
             detail: rejection.message,
-            requestId: http === undefined || http === null ? undefined : headerValues(http, 'x-request-id')[0],
+            requestId: http === undefined || http === null ? undefined : headerValues(http, 'x-request-id')[0]?.slice(0, 128),
             tokenFingerprint: found === undefined ? undefined : fingerprint(found.token),
           },
           'check denied',
@@ -91,16 +111,22 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
         );
       }
     }
-    if (metrics !== undefined) {
-      metrics.checks.inc({ decision: outcome });
-      metrics.checkDuration.observe({ decision: outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (hot !== undefined) {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (outcome === 'allow') {
+        hot.allow.inc();
+        hot.allowDuration.observe(seconds);
+      } else {
+        hot.deny.inc();
+        hot.denyDuration.observe(seconds);
+      }
     }
     return response;
   }
 
   function failClosed(error: unknown, gen: Generation, started: bigint): CheckResponse {
     logger?.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) }, 'internal error during check');
-    return answer({}, { kind: 'deny', rejection: INTERNAL, found: undefined }, gen, started);
+    return answer({}, { kind: 'deny', rejection: INTERNAL, found: undefined, tokenPresent: false }, gen, started);
   }
 
   return {

@@ -1,6 +1,6 @@
 import type { VerificationKey } from '../keys/types.js';
 import { Rejection, reject } from '../reasons.js';
-import { extractToken, type FoundToken } from '../token/extract.js';
+import { extractToken, javaTrim, type FoundToken } from '../token/extract.js';
 import { parseToken, type ParsedToken } from '../token/parse.js';
 import type { CheckRequest, HttpRequestAttributes } from '../token/request.js';
 import { verifySignature } from '../token/signature.js';
@@ -23,14 +23,33 @@ export type Decision =
   | { readonly kind: 'allow'; readonly identity: Identity; readonly found: FoundToken }
   /** No token, and the route allows that (`jwt.allow-missing`). */
   | { readonly kind: 'anonymous' }
-  | { readonly kind: 'deny'; readonly rejection: Rejection; readonly found: FoundToken | undefined };
+  /** `tokenPresent` is true also when a source held several tokens (no single `found`). */
+  | { readonly kind: 'deny'; readonly rejection: Rejection; readonly found: FoundToken | undefined; readonly tokenPresent: boolean };
 
 const UNSAFE_HEADER_VALUE = /[\0\r\n]/;
 const EMPTY_HTTP: HttpRequestAttributes = {};
 const ANONYMOUS: Decision = { kind: 'anonymous' };
-const MISSING: Decision = { kind: 'deny', rejection: reject('missing_token', 'no token in the request'), found: undefined };
+const MISSING: Decision = { kind: 'deny', rejection: reject('missing_token', 'no token in the request'), found: undefined, tokenPresent: false };
 
-const deny = (rejection: Rejection, found: FoundToken | undefined): Decision => ({ kind: 'deny', rejection, found });
+const deny = (rejection: Rejection, found: FoundToken | undefined): Decision => ({ kind: 'deny', rejection, found, tokenPresent: true });
+
+/**
+ * How long one check waits for an unknown-kid JWKS refetch. Envoy's ext_authz timeout defaults
+ * to 200 ms, and a check that outlives it is an error Envoy may fail open on; past this budget
+ * the check answers `unknown_key` and the fetch completes in the background.
+ */
+export const REFETCH_WAIT_MS = 100;
+
+function withinBudget<T>(pending: Promise<T>, late: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(late), REFETCH_WAIT_MS);
+    timer.unref();
+    void pending.then((v) => {
+      clearTimeout(timer);
+      resolve(v);
+    });
+  });
+}
 
 /**
  * The check (SPEC §5): a pure function of the request, the policy and the clock (plus the
@@ -110,7 +129,9 @@ function verifyWith(provider: Provider, parsed: ParsedToken, nowMs: number): Ver
     return reject('algorithm_not_allowed', `algorithm ${parsed.alg} is not allowed`, provider.name);
   }
   const keys = provider.keys.lookup(parsed.kid, parsed.alg);
-  return keys instanceof Promise ? keys.then((k) => withKeys(provider, parsed, k, nowMs)) : withKeys(provider, parsed, keys, nowMs);
+  if (!(keys instanceof Promise)) return withKeys(provider, parsed, keys, nowMs);
+  const late = reject('unknown_key', 'unknown key; the key set is being refetched', provider.name);
+  return withinBudget(keys, late).then((k) => withKeys(provider, parsed, k, nowMs));
 }
 
 function withKeys(provider: Provider, parsed: ParsedToken, keys: readonly VerificationKey[] | Rejection, nowMs: number): Verified | Promise<Verified> {
@@ -141,7 +162,8 @@ export function identify(provider: Provider, parsed: ParsedToken, key: Verificat
   );
   if (claimProblem !== undefined) return claimProblem.withProvider(provider.name);
   const principal = parsed.payload[pc.principalField];
-  if (typeof principal !== 'string' || principal === '') {
+  // Like jjwt, a blank value counts as absent.
+  if (typeof principal !== 'string' || javaTrim(principal) === '') {
     return reject('principal_missing', `the token has no string claim "${pc.principalField}"`, provider.name);
   }
   const user = provider.mapper.map(principal);

@@ -45,9 +45,12 @@ export function createResponder(config: Config): Responder {
   const r = config.response;
   const claimHeaders = Object.entries(r.claimHeaders);
   const identityHeaders = [r.principalHeader, ...(r.passThroughHeader === '' ? [] : [r.passThroughHeader]), ...claimHeaders.map(([h]) => h)];
+  // x_jwt_principal is a different header to Envoy, but the same one to CGI-style upstreams
+  // (HTTP_X_JWT_PRINCIPAL): remove such look-alikes too, so none can be smuggled.
+  const lookalikes = identityHeaders.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_'));
   const anonymous: CheckResponse = Object.freeze({
     status: OK_STATUS,
-    ok_response: { headers: [], headers_to_remove: identityHeaders, query_parameters_to_remove: [] },
+    ok_response: { headers: [], headers_to_remove: [...identityHeaders, ...lookalikes], query_parameters_to_remove: [] },
   });
   const denyParts = new Map<string, { status: { code: number }; grpc: { code: number }; headers: HeaderValueOption[]; error: string }>();
 
@@ -70,23 +73,36 @@ export function createResponder(config: Config): Responder {
     return t;
   }
 
+  function buildAllow(identity: Identity, found: FoundToken): CheckResponse {
+    const headers = [setHeader(r.principalHeader, identity.user)];
+    if (r.passThroughHeader !== '') headers.push(setHeader(r.passThroughHeader, found.token));
+    const remove: string[] = [...lookalikes];
+    for (const [name, path] of claimHeaders) {
+      const value = claimHeaderValue(identity.claims, path);
+      if (value === undefined) remove.push(name);
+      else headers.push(setHeader(name, value));
+    }
+    const queryRemove: string[] = [];
+    if (!r.forwardOriginal) carrierRemoval(found, headers, remove, queryRemove);
+    return {
+      status: OK_STATUS,
+      ok_response: { headers, headers_to_remove: remove, query_parameters_to_remove: queryRemove },
+      ...(r.dynamicMetadata ? { dynamic_metadata: metadata(identity) } : {}),
+    };
+  }
+
+  // A verified-token cache hit hands back the same Identity: reuse its answer too. Not for a
+  // cookie carrier removed upstream, whose rewrite depends on the request's other cookies.
+  const built = new WeakMap<Identity, { source: FoundToken['source']; response: CheckResponse }>();
+  const reusable = (found: FoundToken) => config.cache.maxEntries > 0 && (r.forwardOriginal || found.source.kind !== 'cookie');
+
   return {
     allow(identity, found) {
-      const headers = [setHeader(r.principalHeader, identity.user)];
-      if (r.passThroughHeader !== '') headers.push(setHeader(r.passThroughHeader, found.token));
-      const remove: string[] = [];
-      for (const [name, path] of claimHeaders) {
-        const value = claimHeaderValue(identity.claims, path);
-        if (value === undefined) remove.push(name);
-        else headers.push(setHeader(name, value));
-      }
-      const queryRemove: string[] = [];
-      if (!r.forwardOriginal) carrierRemoval(found, headers, remove, queryRemove);
-      return {
-        status: OK_STATUS,
-        ok_response: { headers, headers_to_remove: remove, query_parameters_to_remove: queryRemove },
-        ...(r.dynamicMetadata ? { dynamic_metadata: metadata(identity) } : {}),
-      };
+      const previous = built.get(identity);
+      if (previous !== undefined && previous.source === found.source && reusable(found)) return previous.response;
+      const response = buildAllow(identity, found);
+      if (reusable(found)) built.set(identity, { source: found.source, response });
+      return response;
     },
     anonymous: () => anonymous,
     tokenPage(identity, found) {

@@ -4,6 +4,12 @@ import type { CheckResponse } from '../authz/response.js';
 import type { CheckRequest } from '../token/request.js';
 import { authorizationServiceDefinition } from './proto.js';
 
+/** Only if failing closed itself failed: still an answer, never a gRPC error. */
+const LAST_RESORT: CheckResponse = Object.freeze({
+  status: { code: 14 },
+  denied_response: { status: { code: 503 }, headers: [], body: '{"error":"unavailable","reason":"internal_error","message":"internal error"}' },
+});
+
 /**
  * `envoy.service.auth.v3.Authorization`, as an object with `addToServer` (grpc-health-check
  * style). The handler is thin: every decision, deny included, is a CheckResponse — never a
@@ -18,7 +24,7 @@ export class AuthorizationService {
 
   private readonly check = (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>): void => {
     const result = this.authorizer.check(call.request);
-    if (result instanceof Promise) void result.then((response) => callback(null, response));
+    if (result instanceof Promise) void result.then((response) => callback(null, response), () => callback(null, LAST_RESORT));
     else callback(null, result);
   };
 }

@@ -17,7 +17,12 @@ export interface GrpcListener {
   shutdown(graceMs: number): Promise<void>;
 }
 
-const MAX_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * Larger than any CheckRequest Envoy sends for headers (max_request_headers_kb tops out at
+ * 8 MiB): a request over the limit would get a gRPC error, which Envoy may fail open on.
+ * `token.max-bytes` bounds the work done on what arrives.
+ */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** A socket file left by a killed process would make bind fail; anything else is left alone. */
 /** `unix:/path` (or `unix:///path`) → `/path`. */

@@ -68,10 +68,24 @@ function fromQuery(http: HttpRequestAttributes, name: string): string | Rejectio
   const path = requestPath(http);
   const q = path.indexOf('?');
   if (q < 0) return undefined;
-  const end = path.indexOf('#', q);
-  const values = new URLSearchParams(path.slice(q + 1, end < 0 ? undefined : end)).getAll(name).filter((v) => v !== '');
-  if (values.length > 1) return several(`the ${name} query parameter`);
-  return values[0];
+  const hash = path.indexOf('#', q);
+  let found: string | undefined;
+  // Match the raw (undecoded) name, as Envoy's query_parameters_to_remove does: a
+  // percent-encoded name must not select a token that removal would then leave in place.
+  for (const pair of path.slice(q + 1, hash < 0 ? undefined : hash).split('&')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0 || pair.slice(0, eq) !== name) continue;
+    let value: string;
+    try {
+      value = decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
+    } catch {
+      return reject('malformed_token', `the ${name} query parameter is not valid percent-encoding`);
+    }
+    if (value === '') continue;
+    if (found !== undefined) return several(`the ${name} query parameter`);
+    found = value;
+  }
+  return found;
 }
 
 /**

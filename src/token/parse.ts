@@ -48,8 +48,8 @@ export function parseToken(token: string): ParsedToken | Rejection {
   if (!isJwsAlgorithm(alg)) return reject('algorithm_not_allowed', `unsupported algorithm "${alg.slice(0, 20)}"`);
   const kid = header['kid'];
   if (kid !== undefined && typeof kid !== 'string') return reject('malformed_token', 'the JWT header "kid" is not a string');
-  if (header['crit'] !== undefined) return reject('malformed_token', 'the JWT header lists "crit" extensions, none are supported');
   if (second === token.length - 1) return reject('invalid_signature', 'the JWT has an empty signature');
+  if (header['crit'] !== undefined) return reject('malformed_token', 'the JWT header lists "crit" extensions, none are supported');
   const signature = token.slice(second + 1);
   if (!B64URL.test(signature) || signature.length % 4 === 1) return reject('malformed_token', 'the JWT signature is not base64url');
 

@@ -117,9 +117,18 @@ providers:
     assertDeny(await check(rawHeaderRequest([['authorization', `Bearer ${token}`], ['authorization', `Bearer ${token}`]])), 'malformed_token');
   });
 
-  it('denies with malformed_token for a comma-joined authorization value', async () => {
+  it('denies with malformed_token and an invalid_token challenge for a comma-joined authorization value', async () => {
     const token = await signRsa(good());
-    assertDeny(await check(checkRequest({ authorization: `Bearer ${token},Bearer ${token}` })), 'malformed_token');
+    const res = await check(checkRequest({ authorization: `Bearer ${token},Bearer ${token}` }));
+    assert.equal(assertDeny(res, 'malformed_token')['error'], 'invalid_token');
+    const challenge = res.denied_response?.headers?.find((h) => h.header?.key === 'www-authenticate')?.header?.value;
+    assert.match(challenge ?? '', /error="invalid_token", error_description="malformed_token"/);
+  });
+
+  it('removes underscore look-alikes of the identity headers on allow', async () => {
+    const res = await check(bearer(await signRsa(good())));
+    assertAllow(res);
+    assert.ok(res.ok_response?.headers_to_remove?.includes('x_jwt_principal'));
   });
 
   for (const [name, token] of [
@@ -235,6 +244,7 @@ providers:
 
   it('denies with principal_missing when the principal claim is absent or empty', async () => {
     assertDeny(await check(bearer(await signRsa(good({ sub: '' })))), 'principal_missing');
+    assertDeny(await check(bearer(await signRsa(good({ sub: '  ' })))), 'principal_missing');
     const token = await signRsa({ iss: 'https://strict.test/', sub: 'x' }, { alg: 'RS384' });
     assertDeny(await check(bearer(token)), 'principal_missing');
   });
@@ -292,7 +302,7 @@ providers:
     it('allows a missing token on an allow-missing route and removes every identity header', async () => {
       const res = await check(checkRequest({ 'x-jwt-principal': 'admin' }, { context: { 'jwt.allow-missing': 'true' } }));
       assertAllow(res);
-      assert.deepEqual(res.ok_response?.headers_to_remove, ['x-jwt-principal', 'x-forwarded-access-token']);
+      assert.deepEqual(res.ok_response?.headers_to_remove, ['x-jwt-principal', 'x-forwarded-access-token', 'x_jwt_principal', 'x_forwarded_access_token']);
     });
     it('still denies a bad token on an allow-missing route', async () => {
       assertDeny(await check(checkRequest({ authorization: 'Bearer abc' }, { context: { 'jwt.allow-missing': 'true' } })), 'malformed_token');
