@@ -21,7 +21,9 @@ export const REDACT_PATHS = [
 
 export function createLogger(level = process.env['LOG_LEVEL'] ?? 'info', destination?: NodeJS.WritableStream): Logger {
   const options = { level, base: { service: 'jwt-ext-authz' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  // Asynchronous stdout: a deny flood must not wait on a synchronous write per line.
+  // pino flushes this destination synchronously when the process exits.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 /** A short SHA-256 fingerprint: lets logs correlate a token without revealing it. */

@@ -2,7 +2,7 @@ import type { sendUnaryData, Server, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { CheckResponse } from '../authz/response.js';
 import type { CheckRequest } from '../token/request.js';
-import { authorizationServiceDefinition } from './proto.js';
+import { fastAuthorizationServiceDefinition } from './codec.js';
 
 /** Only if failing closed itself failed: still an answer, never a gRPC error. */
 const LAST_RESORT: CheckResponse = Object.freeze({
@@ -19,7 +19,7 @@ export class AuthorizationService {
   constructor(private readonly authorizer: Authorizer) {}
 
   addToServer(server: Server): void {
-    server.addService(authorizationServiceDefinition(), { Check: this.check });
+    server.addService(fastAuthorizationServiceDefinition(), { Check: this.check });
   }
 
   private readonly check = (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>): void => {
