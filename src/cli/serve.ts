@@ -1,6 +1,5 @@
 import cluster from 'node:cluster';
 import { generateKeyPairSync } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { parseConfig, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { createStaticKeySource } from '../keys/static-source.js';
@@ -83,6 +82,8 @@ export async function runServe(args: CliArgs): Promise<number> {
 async function runDemo(logger: Logger): Promise<RunningService> {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const config: Config = parseConfig(DEMO_CONFIG, `${process.cwd()}/demo.yaml`);
+  // Loaded here only: the running service itself never needs jose.
+  const { SignJWT } = await import('jose');
   const token = await new SignJWT({ email: 'demo-user@example.com' })
     .setProtectedHeader({ alg: 'ES256', kid: 'demo' })
     .setIssuer(DEMO_ISSUER)

@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { getProperties } from 'properties-file';
+import {
+  DEPLOY, EXT_AUTHZ_FILTER, EXT_AUTHZ_PER_ROUTE_TYPE, EXT_AUTHZ_TYPE, ISTIO_CONFIG, PAIRINGS, type EnvoyConfig, type JsonObject, at, cluster, clusters,
+  configNamed, connectionManagers, containerPort, contextExtensions, endpoints, envoyConfigs, envoyNamed, extAuthz, hostOf, isObject,
+  kubernetesObjects, list, listeners, num, obj, objects, parseOurConfig, podConfig, podTemplate, portOf, read, ref, routes, selects, str,
+} from './support.js';
+
+/** ExtAuthz fields (envoy.extensions.filters.http.ext_authz.v3, as of Envoy 1.37): anything else is a typo Envoy rejects. */
+const EXT_AUTHZ_FIELDS = new Set([
+  '@type', 'grpc_service', 'http_service', 'failure_mode_allow', 'with_request_body', 'clear_route_cache', 'status_on_error',
+  'metadata_context_namespaces', 'filter_enabled', 'include_peer_certificate', 'deny_at_disable', 'transport_api_version', 'stat_prefix',
+  'filter_enabled_metadata', 'bootstrap_metadata_labels_key', 'typed_metadata_context_namespaces', 'allowed_headers', 'include_tls_session',
+  'failure_mode_allow_header_add', 'charge_cluster_response_stats', 'route_metadata_context_namespaces', 'route_typed_metadata_context_namespaces',
+  'encode_raw_headers', 'validate_mutations', 'disallowed_headers', 'decoder_header_mutation_rules', 'enable_dynamic_metadata_ingestion',
+  'filter_metadata', 'emit_filter_state_stats', 'max_denied_response_body_bytes', 'enforce_response_header_limits',
+]);
+const CHECK_SETTINGS_FIELDS = new Set(['context_extensions', 'disable_request_body_buffering', 'with_request_body', 'grpc_service', 'http_service']);
+/** The per-route keys jwt-ext-authz reads (README "The check"). */
+const CONTEXT_KEYS = new Set(['jwt.allow-missing', 'jwt.providers']);
+/** Istio's EnvoyExternalAuthorizationGrpcProvider fields (istio/api mesh/v1alpha1/config.proto). */
+const ISTIO_GRPC_PROVIDER_FIELDS = new Set(['service', 'port', 'timeout', 'failOpen', 'statusOnError', 'includeRequestBodyInCheck', 'clearRouteCache']);
+
+const envoys = envoyConfigs();
+const all = kubernetesObjects();
+
+const authzCluster = (envoy: EnvoyConfig): JsonObject => {
+  const [hcm] = connectionManagers(envoy);
+  assert.ok(hcm, `${envoy.where} has an HTTP connection manager`);
+  return cluster(envoy, str(at(extAuthz(hcm), 'grpc_service', 'envoy_grpc', 'cluster_name'), 'cluster_name'));
+};
+const listenerPorts = (envoy: EnvoyConfig): number[] =>
+  listeners(envoy).map((l) => num(at(l, 'address', 'socket_address', 'port_value'), `${envoy.where} listener port`));
+
+describe('Envoy configs', () => {
+  it('are found: the standalone front proxies, the Trino proxy and the sidecar ConfigMap', () => {
+    assert.deepEqual(envoys.map((e) => e.where).sort(), PAIRINGS.map((p) => p.envoy).sort());
+  });
+
+  it('run ext_authz before the router, gRPC V3 to an HTTP/2 cluster, failing closed with a 250 ms timeout', () => {
+    for (const envoy of envoys) {
+      const hcms = connectionManagers(envoy);
+      assert.ok(hcms.length > 0, envoy.where);
+      for (const hcm of hcms) {
+        const names = objects(hcm['http_filters'], 'http_filters').map((f) => f['name']);
+        assert.deepEqual(names, [EXT_AUTHZ_FILTER, 'envoy.filters.http.router'], `${envoy.where} filter order`);
+        const ea = extAuthz(hcm);
+        assert.equal(ea['@type'], EXT_AUTHZ_TYPE, envoy.where);
+        for (const key of Object.keys(ea)) assert.ok(EXT_AUTHZ_FIELDS.has(key), `${envoy.where}: ExtAuthz has no field ${key}`);
+        assert.equal(ea['transport_api_version'], 'V3', envoy.where);
+        assert.equal(ea['failure_mode_allow'], false, envoy.where);
+        assert.equal(at(ea, 'grpc_service', 'timeout'), '0.25s', envoy.where);
+        assert.equal(at(ea, 'status_on_error', 'code'), 'ServiceUnavailable', envoy.where);
+      }
+      const c = authzCluster(envoy);
+      assert.deepEqual(at(c, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'explicit_http_config'),
+        { http2_protocol_options: {} }, `${envoy.where}: gRPC needs HTTP/2`);
+    }
+  });
+
+  it('harden path and header handling on every listener', () => {
+    for (const envoy of envoys) {
+      for (const hcm of connectionManagers(envoy)) {
+        assert.equal(hcm['normalize_path'], true, envoy.where);
+        assert.equal(hcm['merge_slashes'], true, envoy.where);
+        assert.equal(at(hcm, 'common_http_protocol_options', 'headers_with_underscores_action'), 'REJECT_REQUEST', envoy.where);
+        assert.equal(hcm['use_remote_address'], true, envoy.where);
+      }
+    }
+  });
+
+  it('route only to clusters they define, with per-route settings jwt-ext-authz understands', () => {
+    for (const envoy of envoys) {
+      const names = new Set<unknown>(clusters(envoy).map((c) => c['name']));
+      for (const hcm of connectionManagers(envoy)) {
+        for (const route of routes(hcm)) {
+          assert.ok(names.has(at(route, 'route', 'cluster')), `${envoy.where}: route to ${String(at(route, 'route', 'cluster'))}`);
+          const perFilter = at(route, 'typed_per_filter_config');
+          if (!isObject(perFilter)) continue;
+          assert.deepEqual(Object.keys(perFilter), [EXT_AUTHZ_FILTER], envoy.where);
+          const perRoute = obj(perFilter[EXT_AUTHZ_FILTER], 'ExtAuthzPerRoute');
+          assert.equal(perRoute['@type'], EXT_AUTHZ_PER_ROUTE_TYPE, envoy.where);
+          for (const key of Object.keys(obj(perRoute['check_settings'], 'check_settings'))) assert.ok(CHECK_SETTINGS_FIELDS.has(key), `${envoy.where}: ${key}`);
+          for (const [key, value] of Object.entries(contextExtensions(route) ?? {})) {
+            assert.ok(CONTEXT_KEYS.has(key), `${envoy.where}: context extension ${key} is not read by jwt-ext-authz`);
+            assert.equal(typeof value, 'string', `${envoy.where}: context_extensions is a map<string, string>`);
+          }
+        }
+      }
+    }
+  });
+
+  it('let a /public route through without a token, on exactly the /public path segment', () => {
+    for (const where of ['deploy/envoy/envoy.yaml', 'deploy/envoy/envoy-central.yaml', PAIRINGS[0]?.envoy ?? '']) {
+      const publicRoute = connectionManagers(envoyNamed(where)).flatMap(routes).find((r) => at(r, 'match', 'path_separated_prefix') === '/public');
+      assert.ok(publicRoute, `${where} has a /public route`);
+      assert.deepEqual(contextExtensions(publicRoute), { 'jwt.allow-missing': 'true' }, where);
+    }
+  });
+
+  it('call the jwt-ext-authz they are paired with on its listen port, and keep clear of its ports', () => {
+    for (const p of PAIRINGS) {
+      const envoy = envoyNamed(p.envoy);
+      const config = parseOurConfig(configNamed(p.config));
+      const eps = endpoints(authzCluster(envoy));
+      assert.equal(eps.length, 1, p.envoy);
+      assert.equal(eps[0]?.port, portOf(config.listen), `${p.envoy} → ${p.config}`);
+      const providers = new Set(config.providers.map((x) => x.name));
+      for (const route of connectionManagers(envoy).flatMap(routes)) {
+        const names = contextExtensions(route)?.['jwt.providers'];
+        for (const n of typeof names === 'string' ? names.split(',') : []) assert.ok(providers.has(n.trim()), `${p.envoy}: provider ${n}`);
+      }
+      if (!p.colocated) continue;
+      assert.equal(eps[0]?.address, '127.0.0.1', p.envoy);
+      assert.ok(['127.0.0.1', '0.0.0.0'].includes(hostOf(config.listen)), `${p.config} listens on loopback`);
+      const ours = [portOf(config.listen), portOf(config.adminListen)];
+      const envoyAdmin = num(at(envoy.value, 'admin', 'address', 'socket_address', 'port_value'), 'admin port');
+      for (const port of [...listenerPorts(envoy), envoyAdmin]) assert.ok(!ours.includes(port), `${p.envoy} port ${port} collides with jwt-ext-authz`);
+      assert.equal(at(envoy.value, 'admin', 'address', 'socket_address', 'address'), '127.0.0.1', `${p.envoy}: admin on loopback`);
+    }
+  });
+});
+
+describe('Sidecar pod wiring', () => {
+  const deployment = all.find((o) => o.kind === 'Deployment' && o.file.includes('/sidecar/'));
+  assert.ok(deployment);
+  const pod = podTemplate(deployment);
+  const envoy = envoyNamed(PAIRINGS[0]?.envoy ?? '');
+
+  it('mounts the Envoy ConfigMap where Envoy reads its config and exposes its listener port', () => {
+    const container = pod.containers.find((c) => c['name'] === 'envoy');
+    assert.ok(container);
+    const args = list(container['args'], 'envoy args').map((a) => str(a, 'arg'));
+    const path = args[args.indexOf('--config-path') + 1] ?? '';
+    const mount = objects(container['volumeMounts'], 'mounts').find((m) => path.startsWith(`${str(m['mountPath'], 'mountPath')}/`));
+    assert.ok(mount, `${path} is mounted`);
+    const volume = pod.volumes.find((v) => v['name'] === mount['name']);
+    const cm = all.find((o) => o.kind === 'ConfigMap' && o.name === at(volume, 'configMap', 'name'));
+    assert.ok(cm && envoy.where.startsWith(ref(cm)), 'the mounted ConfigMap is the paired Envoy config');
+    assert.ok(args.includes('--disable-hot-restart'), 'no shared memory with a read-only root filesystem');
+    assert.deepEqual(listenerPorts(envoy), [containerPort(container, 'http')]);
+  });
+
+  it('sends allowed requests to the port the app listens on', () => {
+    const app = pod.containers.find((c) => c['name'] === 'app');
+    const listen = list(app?.['args'], 'app args').map((a) => str(a, 'arg')).find((a) => a.startsWith('-listen=')) ?? '';
+    assert.deepEqual(endpoints(cluster(envoy, 'app')), [{ address: hostOf(listen.slice('-listen='.length)), port: portOf(listen) }]);
+  });
+});
+
+describe('Central mode from a remote Envoy', () => {
+  const envoy = envoyNamed('deploy/envoy/envoy-central.yaml');
+  const c = authzCluster(envoy);
+  const config = parseOurConfig(configNamed(PAIRINGS[2]?.config ?? ''));
+  const headless = all.find((o) => o.kind === 'Service' && o.name === 'jwt-ext-authz-headless' && o.file.includes('/central/'));
+  assert.ok(headless);
+
+  it('resolves every pod through the headless Service (STRICT_DNS) on the Service port', () => {
+    assert.equal(c['type'], 'STRICT_DNS');
+    const [ep] = endpoints(c);
+    assert.equal(ep?.address, `${headless.name}.${headless.namespace ?? ''}.svc.cluster.local`);
+    assert.equal(ep?.port, at(headless.value, 'spec', 'ports', 0, 'port'));
+  });
+
+  it('speaks TLS because the listener does, with SNI and SAN checks on the Service name', () => {
+    assert.ok(config.tls, 'central listens with TLS');
+    const tls = obj(at(c, 'transport_socket', 'typed_config'), 'UpstreamTlsContext');
+    assert.equal(tls['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    assert.equal(tls['sni'], `jwt-ext-authz.${headless.namespace ?? ''}.svc`);
+    assert.deepEqual(at(tls, 'common_tls_context', 'validation_context', 'match_typed_subject_alt_names'), [{ san_type: 'DNS', matcher: { exact: tls['sni'] } }]);
+    assert.deepEqual(at(tls, 'common_tls_context', 'alpn_protocols'), ['h2']);
+  });
+});
+
+describe('Istio', () => {
+  const iop = all.find((o) => o.kind === 'IstioOperator');
+  const policy = all.find((o) => o.kind === 'AuthorizationPolicy');
+  assert.ok(iop && policy);
+  const providers = objects(at(iop.value, 'spec', 'meshConfig', 'extensionProviders'), 'extensionProviders');
+
+  it('registers an envoyExtAuthzGrpc provider that never fails open, with only fields Istio defines', () => {
+    assert.equal(providers.length, 1);
+    const grpc = obj(providers[0]?.['envoyExtAuthzGrpc'], 'envoyExtAuthzGrpc');
+    for (const key of Object.keys(grpc)) assert.ok(ISTIO_GRPC_PROVIDER_FIELDS.has(key), `envoyExtAuthzGrpc has no field ${key}`);
+    assert.equal(grpc['failOpen'], false);
+    assert.match(str(grpc['timeout'], 'timeout'), /^\d+(\.\d+)?s$/);
+    assert.equal(grpc['statusOnError'], '503');
+  });
+
+  it('points the provider at the in-mesh Service, whose port leads to the listen port', () => {
+    const grpc = obj(providers[0]?.['envoyExtAuthzGrpc'], 'envoyExtAuthzGrpc');
+    const service = all.find((o) => o.kind === 'Service' && o.file.includes('/istio/'));
+    assert.ok(service);
+    assert.equal(grpc['service'], `${service.name}.${service.namespace ?? ''}.svc.cluster.local`);
+    const port = objects(at(service.value, 'spec', 'ports'), 'ports')[0];
+    assert.equal(grpc['port'], port?.['port']);
+    assert.equal(port?.['appProtocol'], 'grpc', 'Istio must treat the port as HTTP/2');
+    const deployment = all.find((o) => o.kind === 'Deployment' && o.file.includes('/istio/'));
+    assert.ok(deployment);
+    const pod = podTemplate(deployment);
+    assert.ok(selects(at(service.value, 'spec', 'selector'), pod.labels));
+    const { config, source } = podConfig(pod, all);
+    assert.equal(source.where, ISTIO_CONFIG);
+    const container = pod.containers.find((x) => typeof x['image'] === 'string' && x['image'].startsWith('jwt-ext-authz:'));
+    assert.ok(container);
+    assert.equal(containerPort(container, str(port?.['targetPort'], 'targetPort')), portOf(config.listen));
+    // Istio's sidecar forwards inbound traffic to the pod IP, not to loopback.
+    assert.equal(hostOf(config.listen), '0.0.0.0');
+  });
+
+  it('applies a CUSTOM AuthorizationPolicy with that provider to a workload, for every request', () => {
+    assert.equal(policy.apiVersion, 'security.istio.io/v1');
+    assert.equal(at(policy.value, 'spec', 'action'), 'CUSTOM');
+    assert.equal(at(policy.value, 'spec', 'provider', 'name'), providers[0]?.['name']);
+    assert.ok(isObject(at(policy.value, 'spec', 'selector', 'matchLabels')), 'scoped to a workload');
+    assert.deepEqual(at(policy.value, 'spec', 'rules'), [{}], 'one empty rule matches every request');
+  });
+
+  it('turns on sidecar injection and STRICT mutual TLS for jwt-ext-authz', () => {
+    const ns = all.find((o) => o.kind === 'Namespace' && o.file.includes('/istio/'));
+    assert.equal(at(ns?.value, 'metadata', 'labels', 'istio-injection'), 'enabled');
+    const pa = all.find((o) => o.kind === 'PeerAuthentication');
+    assert.equal(at(pa?.value, 'spec', 'mtls', 'mode'), 'STRICT');
+  });
+});
+
+describe('Trino', () => {
+  const ours = parseOurConfig(configNamed('deploy/trino/jwt-ext-authz.properties'));
+  const trino = getProperties(read(join(DEPLOY, 'trino', 'trino-config.properties')));
+  const envoy = envoyNamed('deploy/trino/envoy.yaml');
+
+  it('sends the mapped user to Trino as X-Trino-User and forwards the verified token', () => {
+    assert.equal(ours.response.principalHeader, 'x-trino-user');
+    assert.equal(ours.response.passThroughHeader, 'x-forwarded-access-token');
+    assert.equal(ours.response.forwardOriginal, true);
+  });
+
+  it('forwards to the coordinator\'s HTTP port, which trusts Envoy\'s forwarded headers and takes the user from the header', () => {
+    assert.deepEqual(endpoints(cluster(envoy, 'trino')), [{ address: '127.0.0.1', port: Number(trino['http-server.http.port']) }]);
+    assert.equal(trino['http-server.process-forwarded'], 'true');
+    assert.equal(trino['http-server.authentication.type'], 'insecure');
+    assert.equal(trino['web-ui.enabled'], 'false', 'the Web UI login would accept any name with insecure authentication');
+    assert.deepEqual(Object.keys(trino).filter((k) => k.startsWith('http-server.authentication.jwt.')), [], 'the JWT lines moved to jwt-ext-authz');
+    assert.equal(trino['protocol.v1.alternate-header-name'], undefined, 'X-Trino-User must be the header Trino reads');
+  });
+
+  it('terminates TLS in Envoy, because Trino clients send tokens only over HTTPS', () => {
+    const [listener] = listeners(envoy);
+    const tls = at(listener, 'filter_chains', 0, 'transport_socket', 'typed_config', '@type');
+    assert.equal(tls, 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext');
+    const route = connectionManagers(envoy).flatMap(routes)[0];
+    assert.equal(at(route, 'route', 'timeout'), '0s', 'query results stream without a route timeout');
+    assert.equal(contextExtensions(route ?? {}), undefined, 'every Trino request needs a token');
+  });
+});
