@@ -1,6 +1,7 @@
 import type { VerificationKey } from '../keys/types.js';
 import { Rejection, reject } from '../reasons.js';
-import { extractToken, javaTrim, type FoundToken } from '../token/extract.js';
+import { javaTrim } from '../identity/java-template.js';
+import { extractToken, type FoundToken } from '../token/extract.js';
 import { parseToken, type ParsedToken } from '../token/parse.js';
 import type { CheckRequest, HttpRequestAttributes } from '../token/request.js';
 import { verifySignature } from '../token/signature.js';

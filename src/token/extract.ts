@@ -1,4 +1,5 @@
 import type { TokenSource } from '../config/types.js';
+import { javaTrim } from '../identity/java-template.js';
 import { reject, type Rejection } from '../reasons.js';
 import { headerValues, requestPath, type HttpRequestAttributes } from './request.js';
 
@@ -8,15 +9,6 @@ export interface FoundToken {
   readonly source: TokenSource;
   /** Cookie source only: the request's other cookies, for `forward-original: false`. */
   readonly otherCookies?: string;
-}
-
-/** Java `String.trim()`: strips chars <= U+0020 at both ends (not NBSP, unlike JS trim). */
-export function javaTrim(s: string): string {
-  let start = 0;
-  let end = s.length;
-  while (start < end && s.charCodeAt(start) <= 0x20) start++;
-  while (end > start && s.charCodeAt(end - 1) <= 0x20) end--;
-  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
 const several = (what: string): Rejection => reject('malformed_token', `several tokens in ${what}`);
