@@ -100,8 +100,10 @@ export function createResponder(config: Config): Responder {
     allow(identity, found) {
       const previous = built.get(identity);
       if (previous !== undefined && previous.source === found.source && reusable(found)) return previous.response;
-      const response = buildAllow(identity, found);
-      if (reusable(found)) built.set(identity, { source: found.source, response });
+      if (!reusable(found)) return buildAllow(identity, found);
+      // Frozen: the gRPC codec encodes a frozen answer once and reuses the bytes.
+      const response = Object.freeze(buildAllow(identity, found));
+      built.set(identity, { source: found.source, response });
       return response;
     },
     anonymous: () => anonymous,

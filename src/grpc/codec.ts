@@ -31,15 +31,26 @@ export function fastAuthorizationServiceDefinition(): ServiceDefinition {
   const check = standard['Check'];
   if (check === undefined) throw new Error('Check method missing from the proto');
   const { request, response } = loadTypes();
+  // Frozen answers are reused as they are (cache hits, constant answers): encode each once.
+  const encoded = new WeakMap<object, Buffer>();
+  const encode = (value: object): Buffer => {
+    const bytes = response.encode(value as protobuf.Message).finish();
+    // protobufjs already hands out a Buffer under Node; wrap (not copy) otherwise.
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
   fast = {
     ...standard,
     Check: {
       ...check,
       requestDeserialize: (bytes: Buffer) => request.decode(bytes),
       responseSerialize: (value: object) => {
-        const bytes = response.encode(value as protobuf.Message).finish();
-        // protobufjs already hands out a Buffer under Node; wrap (not copy) otherwise.
-        return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        if (!Object.isFrozen(value)) return encode(value);
+        let bytes = encoded.get(value);
+        if (bytes === undefined) {
+          bytes = encode(value);
+          encoded.set(value, bytes);
+        }
+        return bytes;
       },
     },
   };
