@@ -47,7 +47,11 @@ export function fastAuthorizationServiceDefinition(): ServiceDefinition {
         if (!Object.isFrozen(value)) return encode(value);
         let bytes = encoded.get(value);
         if (bytes === undefined) {
-          bytes = encode(value);
+          // Own the bytes: protobufjs (like Node) slices small buffers out of shared 8 KiB
+          // slabs, and keeping a slice alive would keep its whole slab alive.
+          const slice = encode(value);
+          bytes = Buffer.allocUnsafeSlow(slice.length);
+          slice.copy(bytes);
           encoded.set(value, bytes);
         }
         return bytes;
