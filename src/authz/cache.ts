@@ -1,6 +1,8 @@
 import type { Identity } from './decide.js';
 
 interface Entry {
+  /** The token string first stored: re-inserting it (not the request's fresh copy) keeps one long-lived key. */
+  readonly token: string;
   readonly identity: Identity;
   readonly kid: string | undefined;
   readonly alg: string;
@@ -42,8 +44,10 @@ export class TokenCache {
       return undefined;
     }
     // Refresh recency: Map keeps insertion order, so the first key is the least recent.
+    // Re-insert the stored key: the request's own copy of the token would be new garbage
+    // promoted to old space with every hit.
     this.entries.delete(token);
-    this.entries.set(token, entry);
+    this.entries.set(entry.token, entry);
     this.stats.onLookup?.(true);
     return entry.identity;
   }
@@ -58,7 +62,7 @@ export class TokenCache {
       const oldest = this.entries.keys().next();
       if (oldest.done !== true) this.entries.delete(oldest.value);
     }
-    this.entries.set(token, { identity, kid, alg, expiresAt });
+    this.entries.set(token, { token, identity, kid, alg, expiresAt });
   }
 }
 
