@@ -27,6 +27,8 @@ const TMP = join(RESULTS, 'tmp');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const EMPTY_SERVER = fileURLToPath(new URL('./empty-server.js', import.meta.url));
 const DRIVER = fileURLToPath(new URL('./driver.js', import.meta.url));
+/** Read before the bench pins itself to one core (which would make it 1). */
+const NPROC = availableParallelism();
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 
@@ -534,7 +536,7 @@ function machineInfo(): string[] {
   const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
   const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim().split('\n').filter((l) => l !== '').length;
   return [
-    `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${availableParallelism()} cores (nproc); server pinned to core ${SERVER_CORE}, load generators (and this script) to core ${LOAD_CORE}`,
+    `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${NPROC} cores (nproc); server pinned to core ${SERVER_CORE}, load generators (and this script) to core ${LOAD_CORE}`,
     `- memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB; kernel ${release()}`,
     `- node ${process.version}; ${h2}`,
     `- commit ${git}${dirty > 0 ? ` with ${dirty} uncommitted file(s) under src/` : ''}`,
