@@ -32,7 +32,7 @@ const NPROC = availableParallelism();
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 
-const SCENARIOS = ['ready', 'empty', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'rss'] as const;
+const SCENARIOS = ['ready', 'empty', 'floor', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'rss'] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
 
 const USAGE = `npm run bench -- [options]
@@ -207,13 +207,13 @@ async function startService(name: string, yaml: string, s: Settings): Promise<Se
   return { name, proc, port, logFile, spawnedAt, listening, ready, ...admin, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
 }
 
-async function startEmpty(name: string, s: Settings): Promise<Server> {
+async function startEmpty(name: string, s: Settings, mode: 'none' | 'rs256' = 'none'): Promise<Server> {
   const n = ++serial;
   const logFile = join(TMP, 'logs', `${n}-${name}.log`);
   const profDir = join(TMP, 'profiles');
   const profName = `${n}-${name}.cpuprofile`;
   const nodeArgs = [...s.nodeOptions, ...(s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}`] : [])];
-  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, EMPTY_SERVER, s.baseline], { logFile });
+  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, EMPTY_SERVER, s.baseline, mode], { logFile });
   const line = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'listening', 15_000);
   return { name, proc, port: Number(line['port']), logFile, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
 }
@@ -592,7 +592,8 @@ async function main(): Promise<void> {
   };
   const onService = (name: string, cache: number | undefined, fn: (srv: Server) => Promise<Measurement>) => async (): Promise<Measurement> =>
     around(await startService(name, yaml(cache), s), fn);
-  const onEmpty = (name: string, fn: (srv: Server) => Promise<Measurement>) => async (): Promise<Measurement> => around(await startEmpty(name, s), fn);
+  const onEmpty = (name: string, fn: (srv: Server) => Promise<Measurement>, mode: 'none' | 'rs256' = 'none') => async (): Promise<Measurement> =>
+    around(await startEmpty(name, s, mode), fn);
   const checks: Check[] = [];
 
   // ---- time to ready
@@ -625,13 +626,21 @@ async function main(): Promise<void> {
   const cases: Case[] = [];
   const warmBody = frameFor(warmToken, 0);
   const warmTarget = { minRps: 0.9, maxP99: 1.2 };
-  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty'] as const).some(want);
-  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty');
+  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor'] as const).some(want);
+  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor');
   if (needBaseline && h2Scenarios) {
     cases.push({ key: 'empty-h2load', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'h2load', baseline: true, expect: '0', run: onEmpty('empty-h2load', (srv) => measureH2load(srv, warmBody, s)) });
   }
   if (needBaseline) {
     cases.push({ key: 'empty-node', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'node', baseline: true, expect: '0', run: onEmpty('empty-node', (srv) => measureNode(srv, singleFile, s)) });
+  }
+  if (want('floor')) {
+    // Not the service: the empty handler plus one RS256 verify per call. What any grpc-js service
+    // that checks one RSA-2048 signature per request can reach here; the cold and bad-signature
+    // targets are read against it.
+    const scenario = 'floor: empty handler + one RS256 verify per call';
+    cases.push({ key: 'floor-h2load', scenario, driver: 'h2load', baseline: false, expect: '0', run: onEmpty('floor-h2load', (srv) => measureH2load(srv, warmBody, s), 'rs256') });
+    cases.push({ key: 'floor-node', scenario, driver: 'node', baseline: false, expect: '0', run: onEmpty('floor-node', (srv) => measureNode(srv, singleFile, s), 'rs256') });
   }
   if (want('warm-1')) {
     cases.push({ key: 'warm-1-h2load', scenario: 'warm, 1 token (cache on)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget, run: onService('warm-1-h2load', undefined, (srv) => measureH2load(srv, warmBody, s)) });
