@@ -5,6 +5,7 @@ import { reject } from '../reasons.js';
 import { headerValues, requestPath, type CheckRequest } from '../token/request.js';
 import { TokenCache } from './cache.js';
 import { decide, type Decision } from './decide.js';
+import { DenyLog } from './deny-log.js';
 import type { Policy } from './providers.js';
 import { createResponder, type CheckResponse, type Responder } from './response.js';
 
@@ -73,6 +74,8 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
     return { policy, responder: createResponder(policy.config), cache: max > 0 ? new TokenCache(max, cacheStats) : undefined };
   };
   let current = generation(initial);
+  // Its window follows the wall clock, not the check clock (which tests may freeze).
+  const denyLog = logger === undefined ? undefined : new DenyLog(logger);
 
   function answer(request: CheckRequest, decision: Decision, gen: Generation, started: bigint): CheckResponse {
     const { responder } = gen;
@@ -83,7 +86,7 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
       const { rejection, found } = decision;
       response = responder.deny(rejection, decision.tokenPresent);
       if (hot !== undefined) rejectionCounter(rejection.reason, rejection.provider).inc();
-      if (logger?.isLevelEnabled('info')) {
+      if (logger !== undefined && denyLog?.admit(rejection.reason) === true) {
         const http = request.attributes?.request?.http;
         logger.info(
           {

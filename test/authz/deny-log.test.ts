@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { createAuthorizer } from '../../src/authz/authorizer.js';
+import { DENY_LINES_PER_SECOND, DenyLog } from '../../src/authz/deny-log.js';
+import { buildPolicy, closePolicy } from '../../src/authz/providers.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
+import { bearer } from '../helpers/requests.js';
+import { sample } from '../helpers/scrape.js';
+import { tempDir } from '../helpers/service.js';
+
+function capture(level: string) {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (chunk: Buffer) => {
+    for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+  });
+  return { logger: createLogger(level, sink), lines };
+}
+
+// pino's destination here is a stream: lines arrive on a later tick.
+const settle = () => sleep(20);
+
+describe('deny log', () => {
+  it('writes the first lines of a second, then counts the rest by reason and reports them once the next window opens', async () => {
+    const { logger, lines } = capture('info');
+    const clock = { now: 1000 };
+    const log = new DenyLog(logger, () => clock.now, 3);
+    const admitted = ['expired', 'expired', 'invalid_signature', 'expired', 'invalid_signature', 'expired'].map((r) => log.admit(r));
+    assert.deepEqual(admitted, [true, true, true, false, false, false]);
+    clock.now += 1000;
+    assert.equal(log.admit('expired'), true, 'a new window admits again');
+    await settle();
+    const summary = lines.find((l) => l['msg'] === 'deny lines suppressed');
+    assert.ok(summary !== undefined, 'a summary line');
+    assert.equal(summary['suppressed'], 3);
+    assert.deepEqual(summary['byReason'], { expired: 2, invalid_signature: 1 });
+    assert.equal(summary['limitPerSecond'], 3);
+  });
+
+  it('reports suppressed denies at the end of the window even when the flood stops', async () => {
+    const { logger, lines } = capture('info');
+    const log = new DenyLog(logger, Date.now, 1);
+    assert.equal(log.admit('expired'), true);
+    assert.equal(log.admit('expired'), false);
+    await sleep(1100);
+    assert.equal(lines.filter((l) => l['msg'] === 'deny lines suppressed').length, 1);
+  });
+
+  it('writes every deny at level debug and none above info', () => {
+    assert.ok(Array.from({ length: 10 }, () => new DenyLog(capture('debug').logger, () => 0, 1)).every((l) => l.admit('expired')));
+    const quiet = new DenyLog(capture('warn').logger, () => 0, 1);
+    assert.equal(quiet.admit('expired'), false);
+  });
+
+  it(`logs at most ${DENY_LINES_PER_SECOND} deny lines per second from the authorizer while metrics count every deny`, async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'k.key'), Buffer.alloc(32, 7).toString('base64'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, 'providers:\n  - name: corp\n    key-file: k.key\n');
+    const { logger, lines } = capture('info');
+    const metrics = createMetrics({ defaultMetrics: false });
+    const authorizer = createAuthorizer(buildPolicy(loadConfigFile(file)), { metrics, logger });
+    const floods = DENY_LINES_PER_SECOND + 50;
+    const started = Date.now();
+    for (let i = 0; i < floods; i++) await authorizer.check(bearer('not-a-jwt'));
+    await settle();
+    const denyLines = lines.filter((l) => l['msg'] === 'check denied').length;
+    // All in one window unless this machine took over a second for the loop.
+    if (Date.now() - started < 900) assert.equal(denyLines, DENY_LINES_PER_SECOND);
+    assert.ok(denyLines < floods, 'some lines were suppressed');
+    const counted = sample(await metrics.registry.metrics(), 'jwt_ext_authz_checks_total{decision="deny"}');
+    assert.equal(counted, floods);
+    closePolicy(authorizer.policy);
+  });
+});
