@@ -81,11 +81,13 @@ export function decide(request: CheckRequest, policy: Policy, nowMs: number, cac
   if (candidates instanceof Rejection) return deny(candidates, found);
   const decision = tryProviders(candidates, 0, parsed, found, nowMs, undefined);
   if (cache === undefined) return decision;
-  const remember = (d: Decision): Decision => {
-    if (d.kind === 'allow') cache.set(found.token, d.identity, parsed.kid, parsed.alg, nowMs);
-    return d;
-  };
-  return decision instanceof Promise ? decision.then(remember) : remember(decision);
+  if (decision instanceof Promise) return decision.then((d) => remember(cache, d, parsed, nowMs));
+  return remember(cache, decision, parsed, nowMs);
+}
+
+function remember(cache: TokenCache, d: Decision, parsed: ParsedToken, nowMs: number): Decision {
+  if (d.kind === 'allow') cache.set(d.found.token, d.identity, parsed.kid, parsed.alg, nowMs);
+  return d;
 }
 
 const onRoute = (provider: Provider, routeProviders: string | undefined): boolean =>
@@ -156,11 +158,7 @@ function verifyKeys(provider: Provider, parsed: ParsedToken, keys: readonly Veri
 /** After a good signature: claims, principal, user mapping (SPEC §5 steps 3–4). */
 export function identify(provider: Provider, parsed: ParsedToken, key: VerificationKey, nowMs: number): Verified {
   const pc = provider.config;
-  const claimProblem = checkClaims(
-    parsed.payload,
-    { requiredIssuer: pc.requiredIssuer, requiredAudience: pc.requiredAudience, clockSkewMs: provider.clockSkewMs },
-    nowMs,
-  );
+  const claimProblem = checkClaims(parsed.payload, provider.claimRules, nowMs);
   if (claimProblem !== undefined) return claimProblem.withProvider(provider.name);
   const principal = parsed.payload[pc.principalField];
   // Like jjwt, a blank value counts as absent.

@@ -4,6 +4,7 @@ import { createUserMapper, type UserMapper } from '../identity/user-mapping.js';
 import { createFileKeySource } from '../keys/file-source.js';
 import { createJwksKeySource, type JwksHooks, type JwksKeySource } from '../keys/jwks-source.js';
 import type { KeySource } from '../keys/types.js';
+import type { ClaimRules } from '../token/claims.js';
 
 /** A provider ready to verify: its config plus compiled keys and user mapping. */
 export interface Provider {
@@ -17,6 +18,8 @@ export interface Provider {
   readonly allowList: ReadonlySet<string> | undefined;
   /** The global `clock-skew`, copied here so the hot path reads one object. */
   readonly clockSkewMs: number;
+  /** What checkClaims needs, built once per provider instead of once per check. */
+  readonly claimRules: ClaimRules;
 }
 
 /** Everything the decision needs besides the request and the clock; one per config generation. */
@@ -85,7 +88,8 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
     }
     if (mapper !== undefined && keys !== undefined) {
       const allowList = pc.algorithms === undefined ? undefined : new Set(pc.algorithms);
-      providers.push({ name: pc.name, config: pc, keys, jwks, mapper, allowList, clockSkewMs: config.clockSkewMs });
+      const claimRules = { requiredIssuer: pc.requiredIssuer, requiredAudience: pc.requiredAudience, clockSkewMs: config.clockSkewMs };
+      providers.push({ name: pc.name, config: pc, keys, jwks, mapper, allowList, clockSkewMs: config.clockSkewMs, claimRules });
     } else {
       keys?.close();
     }

@@ -73,22 +73,30 @@ export function createResponder(config: Config): Responder {
     return t;
   }
 
+  const NONE: readonly string[] = Object.freeze([]);
+  const constantRemovals = claimHeaders.length === 0 && r.forwardOriginal;
+  const frozenLookalikes: readonly string[] = Object.freeze([...lookalikes]);
+
   function buildAllow(identity: Identity, found: FoundToken): CheckResponse {
     const headers = [setHeader(r.principalHeader, identity.user)];
     if (r.passThroughHeader !== '') headers.push(setHeader(r.passThroughHeader, found.token));
-    const remove: string[] = [...lookalikes];
-    for (const [name, path] of claimHeaders) {
-      const value = claimHeaderValue(identity.claims, path);
-      if (value === undefined) remove.push(name);
-      else headers.push(setHeader(name, value));
+    let remove: readonly string[] = frozenLookalikes;
+    let queryRemove: readonly string[] = NONE;
+    // Only a claim header that is absent or a carrier to take off adds to the constant lists.
+    if (!constantRemovals) {
+      const removeMore: string[] = [...lookalikes];
+      for (const [name, path] of claimHeaders) {
+        const value = claimHeaderValue(identity.claims, path);
+        if (value === undefined) removeMore.push(name);
+        else headers.push(setHeader(name, value));
+      }
+      const queryMore: string[] = [];
+      if (!r.forwardOriginal) carrierRemoval(found, headers, removeMore, queryMore);
+      remove = removeMore;
+      queryRemove = queryMore;
     }
-    const queryRemove: string[] = [];
-    if (!r.forwardOriginal) carrierRemoval(found, headers, remove, queryRemove);
-    return {
-      status: OK_STATUS,
-      ok_response: { headers, headers_to_remove: remove, query_parameters_to_remove: queryRemove },
-      ...(r.dynamicMetadata ? { dynamic_metadata: metadata(identity) } : {}),
-    };
+    const ok_response = { headers, headers_to_remove: remove, query_parameters_to_remove: queryRemove };
+    return r.dynamicMetadata ? { status: OK_STATUS, ok_response, dynamic_metadata: metadata(identity) } : { status: OK_STATUS, ok_response };
   }
 
   // A verified-token cache hit hands back the same Identity: reuse its answer too. Not for a

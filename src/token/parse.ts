@@ -13,15 +13,38 @@ export interface ParsedToken {
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
+// Decoded parts go through one reusable buffer, not a fresh Buffer per part and check.
+let scratch = Buffer.allocUnsafeSlow(8 * 1024);
+
 function decodeJsonObject(part: string): Record<string, unknown> | undefined {
   if (part === '' || !B64URL.test(part) || part.length % 4 === 1) return undefined;
+  // 4 base64url characters carry 3 bytes.
+  const size = Math.ceil(part.length / 4) * 3;
+  if (size > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(size, scratch.length * 2));
+  const n = scratch.write(part, 0, 'base64url');
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    value = JSON.parse(scratch.toString('utf8', 0, n));
   } catch {
     return undefined;
   }
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+// Tokens of one issuer share their header segment (alg, kid, typ): remember the decoded
+// headers of a few. Bounded; cleared when full, so junk headers cannot crowd real ones out.
+const HEADER_MEMO_MAX = 64;
+const headerMemo = new Map<string, Readonly<Record<string, unknown>>>();
+
+function decodeHeader(part: string): Readonly<Record<string, unknown>> | undefined {
+  const known = headerMemo.get(part);
+  if (known !== undefined) return known;
+  const header = decodeJsonObject(part);
+  if (header === undefined) return undefined;
+  if (headerMemo.size >= HEADER_MEMO_MAX) headerMemo.clear();
+  // Shared between checks: frozen, and only ever read.
+  headerMemo.set(part, Object.freeze(header));
+  return header;
 }
 
 /**
@@ -40,7 +63,7 @@ export function parseToken(token: string): ParsedToken | Rejection {
   }
   if (second < 0) return reject('malformed_token', `a JWT has three parts separated by dots, found ${first < 0 ? 1 : 2}`);
 
-  const header = decodeJsonObject(token.slice(0, first));
+  const header = decodeHeader(token.slice(0, first));
   if (header === undefined) return reject('malformed_token', 'the JWT header is not base64url-encoded JSON object');
   const alg = header['alg'];
   if (typeof alg !== 'string' || alg === '') return reject('algorithm_not_allowed', 'the JWT header has no "alg"');
