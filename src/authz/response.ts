@@ -30,6 +30,7 @@ const OK_STATUS = Object.freeze({ code: 0 });
 // Envoy only uses denied_response when status.code is non-zero; 7 = PERMISSION_DENIED.
 const PAGE_STATUS = Object.freeze({ code: 7 });
 const PAGE_HTTP_STATUS = Object.freeze({ code: 200 });
+const MAX_DENY_ANSWERS = 256;
 const ERROR_KIND = { 401: 'invalid_token', 403: 'forbidden', 503: 'unavailable' } as const;
 
 export interface Responder {
@@ -52,6 +53,7 @@ export function createResponder(config: Config): Responder {
     status: OK_STATUS,
     ok_response: { headers: [], headers_to_remove: [...identityHeaders, ...lookalikes], query_parameters_to_remove: [] },
   });
+  const denies = new Map<string, CheckResponse>();
   const denyParts = new Map<string, { status: { code: number }; grpc: { code: number }; headers: HeaderValueOption[]; error: string }>();
 
   function denyTemplate(rejection: Rejection, tokenPresent: boolean) {
@@ -120,9 +122,17 @@ export function createResponder(config: Config): Responder {
       return { status: PAGE_STATUS, denied_response: { status: PAGE_HTTP_STATUS, headers: TOKEN_PAGE_HEADERS, body } };
     },
     deny(rejection, tokenPresent) {
+      // A flood repeats a few denies: reuse each answer (frozen, so its bytes are encoded once).
+      const key = `${tokenPresent ? 1 : 0}${rejection.reason}\0${rejection.message}`;
+      const known = denies.get(key);
+      if (known !== undefined) return known;
       const t = denyTemplate(rejection, tokenPresent);
       const body = JSON.stringify({ error: t.error, reason: rejection.reason, message: rejection.message });
-      return { status: t.grpc, denied_response: { status: t.status, headers: t.headers, body } };
+      const answer: CheckResponse = Object.freeze({ status: t.grpc, denied_response: { status: t.status, headers: t.headers, body } });
+      // Messages may quote the token (an alg name, a claim): bounded, cleared when full.
+      if (denies.size >= MAX_DENY_ANSWERS) denies.clear();
+      denies.set(key, answer);
+      return answer;
     },
   };
 }
