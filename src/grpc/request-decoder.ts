@@ -3,11 +3,12 @@ import type { CheckRequest, CheckRequestAttributes, HeaderValue, HttpRequestAttr
 
 /**
  * CheckRequest bytes → the fields the check reads, and nothing else: attributes.request.http
- * (`path`, `headers`, `header_map`) and attributes.context_extensions. Everything else Envoy
- * sends (peers, addresses, metadata, TLS session, body) is skipped unread, which protobufjs'
- * full decoder cannot do for fields our protos declare. Uses protobufjs' Reader; field numbers
- * are those of proto/ (Envoy's API). Maps are null-prototype objects: a header named
- * `__proto__` or `constructor` is just a header. Malformed bytes throw, as protobufjs does.
+ * (`path`, the `headers` map, `header_map`) and attributes.context_extensions. Everything else
+ * Envoy sends (peers, addresses, metadata, TLS session, body) is skipped unread, which
+ * protobufjs' full decoder cannot do for fields our protos declare; the `headers` map is only
+ * indexed, and a header becomes a string when the check looks it up. Uses protobufjs' Reader;
+ * field numbers are those of proto/ (Envoy's API). context_extensions is a null-prototype
+ * object. Malformed bytes throw, as protobufjs does.
  */
 
 export function decodeCheckRequest(bytes: Uint8Array): CheckRequest {
@@ -49,14 +50,14 @@ function attributeContext(r: protobuf.Reader, end: number): CheckRequestAttribut
 }
 
 function httpRequest(r: protobuf.Reader, end: number): HttpRequestAttributes {
-  let headers: Record<string, string> | undefined;
+  let headers: number[] | undefined;
   let path: string | undefined;
   let headerMap: HeaderValue[] | undefined;
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === 0x1a) {
-      // headers = 3: map<string, string>
-      mapEntry(r, (headers ??= Object.create(null) as Record<string, string>));
+      // headers = 3: map<string, string>; only where each key and value lie is noted here.
+      rawMapEntry(r, (headers ??= []));
     } else if (tag === 0x22) {
       // path = 4
       path = r.string();
@@ -73,9 +74,9 @@ function httpRequest(r: protobuf.Reader, end: number): HttpRequestAttributes {
       r.skipType(tag & 7);
     }
   }
-  const out: { path?: string; headers?: Record<string, string>; header_map?: { headers: HeaderValue[] } } = {};
+  const out: { path?: string; lookupHeader?: (name: string) => string | undefined; header_map?: { headers: HeaderValue[] } } = {};
   if (path !== undefined) out.path = path;
-  if (headers !== undefined) out.headers = headers;
+  if (headers !== undefined) out.lookupHeader = lookup(r.buf, headers);
   if (headerMap !== undefined) out.header_map = { headers: headerMap };
   return out;
 }
@@ -91,6 +92,55 @@ function headerValue(r: protobuf.Reader, end: number): HeaderValue {
     else r.skipType(tag & 7);
   }
   return out;
+}
+
+/** A map<string, string> entry as [keyStart, keyEnd, valueStart, valueEnd] offsets into the bytes. */
+function rawMapEntry(r: protobuf.Reader, into: number[]): void {
+  const end = r.uint32() + r.pos;
+  let k0 = 0;
+  let k1 = 0;
+  let v0 = 0;
+  let v1 = 0;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 0x0a || tag === 0x12) {
+      const length = r.uint32();
+      const start = r.pos;
+      if (start + length > r.len) throw new RangeError('index out of range');
+      r.pos = start + length;
+      if (tag === 0x0a) {
+        k0 = start;
+        k1 = r.pos;
+      } else {
+        v0 = start;
+        v1 = r.pos;
+      }
+    } else {
+      r.skipType(tag & 7);
+    }
+  }
+  into.push(k0, k1, v0, v1);
+}
+
+/**
+ * Looks a header up by comparing its name with the keys' bytes; the last entry of a name wins,
+ * as when decoding into a map. Header names are ASCII; any other name is never found.
+ */
+function lookup(bytes: Uint8Array, entries: readonly number[]): (name: string) => string | undefined {
+  const text = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return (name) => {
+    for (let i = entries.length - 4; i >= 0; i -= 4) {
+      const k0 = entries[i] as number;
+      if ((entries[i + 1] as number) - k0 !== name.length) continue;
+      let j = 0;
+      for (; j < name.length; j++) {
+        const c = name.charCodeAt(j);
+        if (c > 0x7f || text[k0 + j] !== c) break;
+      }
+      if (j === name.length) return text.toString('utf8', entries[i + 2], entries[i + 3]);
+    }
+    return undefined;
+  };
 }
 
 /** One map<string, string> entry { key = 1; value = 2 }; absent parts are "" (proto3). */

@@ -15,6 +15,11 @@ export interface HttpRequestAttributes {
   readonly host?: string;
   /** Default encoding: lower-case names, duplicates merged with ",". */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * The same map as `headers`, looked up in the request's wire bytes (src/grpc/request-decoder.ts):
+   * a check reads one or two headers, so the others are never turned into strings.
+   */
+  readonly lookupHeader?: (name: string) => string | undefined;
   /** `encode_raw_headers: true`: one entry per header line, values in `raw_value`. */
   readonly header_map?: { readonly headers?: readonly HeaderValue[] } | null;
 }
@@ -45,7 +50,7 @@ export function headerValues(http: HttpRequestAttributes, name: string): readonl
     }
     return out ?? EMPTY;
   }
-  const v = http.headers?.[name];
+  const v = http.lookupHeader !== undefined ? http.lookupHeader(name) : http.headers?.[name];
   return v === undefined ? EMPTY : [v];
 }
 

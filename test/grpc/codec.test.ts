@@ -6,6 +6,7 @@ import type { CheckResponse } from '../../src/authz/response.js';
 import { setHeader } from '../../src/authz/headers.js';
 import { authorizationServiceDefinition, PROTO_DIR } from '../../src/grpc/proto.js';
 import { decodeCheckRequest } from '../../src/grpc/request-decoder.js';
+import { headerValues } from '../../src/token/request.js';
 import { encodeCheckResponse } from '../../src/grpc/response-encoder.js';
 
 // proto-loader's codec (what Envoy-compatible clients and our tests use) is the reference.
@@ -127,14 +128,34 @@ describe('request decoder', () => {
 
     const decoded = decodeCheckRequest(encodeRequest(request));
     const http = decoded.attributes?.request?.http;
-    assert.equal(http?.path, '/v1/statement?x=1');
-    assert.equal(http?.headers?.['authorization'], 'Bearer abc');
-    assert.equal(http?.headers?.['x-empty'], '');
-    assert.equal(http?.headers?.['__proto__'], 'p');
-    assert.equal(http?.headers?.['constructor'], 'c');
-    assert.equal(http?.headers?.['toString'], undefined, 'no prototype behind the header map');
+    assert.ok(http !== undefined && http !== null);
+    assert.equal(http.path, '/v1/statement?x=1');
+    const header = (name: string) => headerValues(http, name)[0];
+    assert.equal(header('authorization'), 'Bearer abc');
+    assert.equal(header('x-empty'), '');
+    assert.equal(header('__proto__'), 'p');
+    assert.equal(header('constructor'), 'c');
+    assert.equal(header('toString'), undefined, 'no prototype behind the header map');
+    assert.equal(header('Authorization'), undefined, 'names match exactly, as map keys do');
+    assert.equal(header('x-request-i'), undefined);
     assert.deepEqual({ ...decoded.attributes?.context_extensions }, { 'jwt.providers': 'a,b', 'jwt.allow-missing': 'true' });
-    assert.deepEqual(Object.keys(http ?? {}).sort(), ['headers', 'path']);
+    assert.deepEqual(Object.keys(http).sort(), ['lookupHeader', 'path']);
+  });
+
+  it('reads header values as UTF-8 and lets the last of two entries with one name win, as a map does', () => {
+    // Two entries for one key cannot be built through an object: write the message by hand.
+    const entry = (k: string, v: string) => protobuf.Writer.create().uint32(0x0a).string(k).uint32(0x12).string(v).finish();
+    const httpBytes = protobuf.Writer.create().uint32(0x1a).bytes(entry('x-name', 'first')).uint32(0x1a).bytes(entry('x-name', 'second')).finish();
+    const requestBytes = protobuf.Writer.create().uint32(0x12).bytes(httpBytes).finish();
+    const attributes = protobuf.Writer.create().uint32(0x22).bytes(requestBytes).finish();
+    const message = Buffer.from(protobuf.Writer.create().uint32(0x0a).bytes(attributes).finish());
+    const http1 = decodeCheckRequest(message).attributes?.request?.http;
+    assert.ok(http1 !== undefined && http1 !== null);
+    assert.equal(headerValues(http1, 'x-name')[0], 'second');
+    const one = encodeRequest({ attributes: { request: { http: { headers: { 'x-name': 'Zoë 😀' } } } } });
+    const http2 = decodeCheckRequest(one).attributes?.request?.http;
+    assert.ok(http2 !== undefined && http2 !== null);
+    assert.equal(headerValues(http2, 'x-name')[0], 'Zoë 😀');
   });
 
   it('reads header_map entries (encode_raw_headers) with value or raw_value', () => {
