@@ -106,7 +106,7 @@ describe('Pods', () => {
     }
   });
 
-  it('give every container CPU and memory requests and a memory limit; jwt-ext-authz asks 100m/64Mi and is capped at 128Mi', () => {
+  it('give every container CPU and memory requests and a memory limit; jwt-ext-authz asks 100m/96Mi, is capped at 192Mi and sizes V8 below that', () => {
     for (const p of pods()) {
       for (const c of p.containers) {
         const what = `${ref(p.owner)} container ${String(c['name'])}`;
@@ -115,7 +115,12 @@ describe('Pods', () => {
         assert.equal(typeof at(c, 'resources', 'limits', 'memory'), 'string', `${what} memory limit`);
       }
       const c = ours(p);
-      assert.deepEqual(c['resources'], { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '128Mi' } }, ref(p.owner));
+      assert.deepEqual(c['resources'], { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '192Mi' } }, ref(p.owner));
+      // The heap limits must leave the limit room for code, buffers and the young generation.
+      const env = list(c['env'], `${ref(p.owner)} env`).map((e) => obj(e, 'env'));
+      const options = str(env.find((e) => e['name'] === 'NODE_OPTIONS')?.['value'], `${ref(p.owner)} NODE_OPTIONS`);
+      const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+      assert.ok(oldSpace > 0 && oldSpace <= 192 / 2, `${ref(p.owner)} old space ${oldSpace} MB under half the limit`);
     }
   });
 
