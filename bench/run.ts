@@ -775,7 +775,7 @@ async function main(): Promise<void> {
     `\`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` — ${minutes} minutes. Targets: SPEC §10.`,
     '',
     ...machineInfo(),
-    `- runs: ${header}; every run against a fresh server process; service log level info (one line per deny, into a file)`,
+    `- runs: ${header}; every run against a fresh server process; service log level info (a line per deny, at most 100 a second, into a file)`,
     `- baseline: empty grpc-js Check handler (bench/empty-server.ts) with the ${s.baseline === 'lean' ? "service's own lean server-side codec (src/grpc/codec.ts)" : "standard proto-loader codec (authorizationServiceDefinition())"}`,
     `- service: one provider on a loopback http:// JWKS (RSA-2048, RS256), issuer + audience + user-mapping pattern; \`jwks.min-refresh-interval\` ${s.minRefreshS} s`,
     ...(s.cpuProf ? ['- **the service ran under `node --cpu-prof`: its numbers are lower than normal**'] : []),
