@@ -158,6 +158,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       watcher?.close();
       grpc?.setServing(false);
       await grpc?.shutdown(graceMs);
+      // After the last check: report what the deny log suppressed, before the exit lines.
+      authorizer.close();
       await admin?.close();
       for (const t of retiring) clearTimeout(t);
       closePolicy(authorizer.policy);

@@ -23,6 +23,8 @@ export interface Authorizer {
   readonly policy: Policy;
   check(request: CheckRequest): CheckResponse | Promise<CheckResponse>;
   swap(policy: Policy): void;
+  /** Once no check runs any more: writes what the deny log still holds. */
+  close(): void;
 }
 
 /** SPEC §9: the configured path, query ignored. */
@@ -138,6 +140,9 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
     },
     swap(policy) {
       current = generation(policy);
+    },
+    close() {
+      denyLog?.flush();
     },
     check(request) {
       const started = process.hrtime.bigint();

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 
 /** Deny lines written per second at level info; the rest are counted and summarised. */
@@ -19,7 +20,8 @@ export class DenyLog {
 
   constructor(
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    /** Monotonic: a wall clock stepped back would silence denies until it caught up. */
+    private readonly now: () => number = () => performance.now(),
     private readonly limit = DENY_LINES_PER_SECOND,
   ) {}
 

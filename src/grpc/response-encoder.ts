@@ -5,7 +5,7 @@ import type { HeaderValueOption } from '../authz/headers.js';
  * CheckResponse → protobuf bytes for the answers the responder builds, in one pass over a
  * reusable scratch buffer. protobufjs' reflective encoder was ~10 µs per allow on the cold path
  * (a Writer op list, a fork per nested message, Struct map entries); this is ~1 µs. Field
- * numbers are those of proto/ (Envoy's API); test/grpc/response-encoder.test.ts holds the bytes
+ * numbers are those of proto/ (Envoy's API); test/grpc/codec.test.ts holds the bytes
  * to protobufjs' decoding of its own encoding for every shape of answer.
  *
  * Wire types: 0 varint, 2 length-delimited. A tag is (field << 3) | wire type.

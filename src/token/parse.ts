@@ -32,18 +32,21 @@ function decodeJsonObject(part: string): Record<string, unknown> | undefined {
 }
 
 // Tokens of one issuer share their header segment (alg, kid, typ): remember the decoded
-// headers of a few. Bounded; cleared when full, so junk headers cannot crowd real ones out.
+// headers of a few. Bounded in count and size; cleared when full, so junk headers cannot
+// crowd real ones out.
 const HEADER_MEMO_MAX = 64;
+const HEADER_MEMO_MAX_CHARS = 512;
 const headerMemo = new Map<string, Readonly<Record<string, unknown>>>();
 
 function decodeHeader(part: string): Readonly<Record<string, unknown>> | undefined {
   const known = headerMemo.get(part);
   if (known !== undefined) return known;
   const header = decodeJsonObject(part);
-  if (header === undefined) return undefined;
+  if (header === undefined || part.length > HEADER_MEMO_MAX_CHARS) return header;
   if (headerMemo.size >= HEADER_MEMO_MAX) headerMemo.clear();
-  // Shared between checks: frozen, and only ever read.
-  headerMemo.set(part, Object.freeze(header));
+  // The key is a copy: `part` is a slice that can keep a whole Cookie header alive.
+  // The value is shared between checks: frozen, and only ever read.
+  headerMemo.set(Buffer.from(part, 'latin1').toString('latin1'), Object.freeze(header));
   return header;
 }
 

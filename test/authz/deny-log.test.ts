@@ -58,7 +58,7 @@ describe('deny log', () => {
     assert.equal(quiet.admit('expired'), false);
   });
 
-  it(`logs at most ${DENY_LINES_PER_SECOND} deny lines per second from the authorizer while metrics count every deny`, async () => {
+  it(`logs at most ${DENY_LINES_PER_SECOND} deny lines per second from the authorizer, metrics count every deny, and closing reports the rest`, async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'k.key'), Buffer.alloc(32, 7).toString('base64'));
     const file = join(dir, 'config.yaml');
@@ -76,6 +76,11 @@ describe('deny log', () => {
     assert.ok(denyLines < floods, 'some lines were suppressed');
     const counted = sample(await metrics.registry.metrics(), 'jwt_ext_authz_checks_total{decision="deny"}');
     assert.equal(counted, floods);
+    // Stopping reports what the last window held back, instead of losing it.
+    authorizer.close();
+    await settle();
+    const suppressed = lines.filter((l) => l['msg'] === 'deny lines suppressed').reduce((n, l) => n + Number(l['suppressed']), 0);
+    assert.equal(denyLines + suppressed, floods);
     closePolicy(authorizer.policy);
   });
 });

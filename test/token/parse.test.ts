@@ -31,6 +31,11 @@ describe('parseToken', () => {
     for (let i = 0; i < 3; i++) assert.equal((parseToken(numericKid) as Rejection).reason, 'malformed_token');
   });
 
+  it('reads a long header (not remembered) right every time', () => {
+    const long = { alg: 'RS256', kid: 'k'.repeat(1000) };
+    for (let i = 0; i < 3; i++) assert.equal(parsed(token(long)).kid, long.kid);
+  });
+
   it('decodes a payload far larger than its first buffer', () => {
     const big = 'x'.repeat(50_000);
     assert.equal(parsed(token({ alg: 'HS256' }, { sub: 'a', big })).payload['big'], big);
