@@ -48,7 +48,8 @@ export function createResponder(config: Config): Responder {
   const identityHeaders = [r.principalHeader, ...(r.passThroughHeader === '' ? [] : [r.passThroughHeader]), ...claimHeaders.map(([h]) => h)];
   // x_jwt_principal is a different header to Envoy, but the same one to CGI-style upstreams
   // (HTTP_X_JWT_PRINCIPAL): remove such look-alikes too, so none can be smuggled.
-  const lookalikes = identityHeaders.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_'));
+  // Frozen: allow answers without claim headers or carrier removal share it as their removal list.
+  const lookalikes: readonly string[] = Object.freeze(identityHeaders.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_')));
   const anonymous: CheckResponse = Object.freeze({
     status: OK_STATUS,
     ok_response: { headers: [], headers_to_remove: [...identityHeaders, ...lookalikes], query_parameters_to_remove: [] },
@@ -77,12 +78,11 @@ export function createResponder(config: Config): Responder {
 
   const NONE: readonly string[] = Object.freeze([]);
   const constantRemovals = claimHeaders.length === 0 && r.forwardOriginal;
-  const frozenLookalikes: readonly string[] = Object.freeze([...lookalikes]);
 
   function buildAllow(identity: Identity, found: FoundToken): CheckResponse {
     const headers = [setHeader(r.principalHeader, identity.user)];
     if (r.passThroughHeader !== '') headers.push(setHeader(r.passThroughHeader, found.token));
-    let remove: readonly string[] = frozenLookalikes;
+    let remove: readonly string[] = lookalikes;
     let queryRemove: readonly string[] = NONE;
     // Only a claim header that is absent or a carrier to take off adds to the constant lists.
     if (!constantRemovals) {
