@@ -89,7 +89,7 @@ const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every((x) =
 
 /**
  * Registered claims of the wrong type (SPEC §5 step 3, jjwt's conversion rules): `iss`, `sub`,
- * `jti` strings; `aud` a string or string array; `exp`, `nbf`, `iat` numbers.
+ * `jti` strings (null: absent); `aud` a string or string array; `exp`, `nbf`, `iat` numbers (null refused).
  * Checked after the signature, like jjwt.
  */
 export function checkClaimTypes(payload: Readonly<Record<string, unknown>>): Rejection | undefined {
@@ -103,7 +103,8 @@ export function checkClaimTypes(payload: Readonly<Record<string, unknown>>): Rej
   }
   for (const name of ['exp', 'nbf', 'iat'] as const) {
     const v = payload[name];
-    if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v))) {
+    // JSON null is no number either (SPEC §5), though jjwt would drop it as absent.
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
       return reject('invalid_claims', `the "${name}" claim is not a number`);
     }
   }

@@ -236,6 +236,9 @@ providers:
     ['exp is a string', { exp: 'tomorrow' }],
     ['sub is a number', { sub: 123 }],
     ['aud is a number', { aud: 42 }],
+    ['exp is null', { exp: null }],
+    ['nbf is null', { nbf: null }],
+    ['iat is null', { iat: null }],
   ] as const) {
     it(`denies with invalid_claims when ${name}`, async () => {
       assertDeny(await check(bearer(await signRsa({ ...good(), ...claims } as unknown as JWTPayload))), 'invalid_claims');
