@@ -46,6 +46,12 @@ interface Generation {
 }
 
 const INTERNAL = reject('internal_error', 'internal error; the request was denied');
+const UNDECODABLE_DENY: Decision = {
+  kind: 'deny',
+  rejection: reject('internal_error', 'the request could not be decoded; it was denied'),
+  found: undefined,
+  tokenPresent: false,
+};
 
 export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {}): Authorizer {
   const { metrics, logger } = options;
@@ -147,6 +153,11 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
     check(request) {
       const started = process.hrtime.bigint();
       const gen = current;
+      if (request.undecodable === true) {
+        // The codec's sentinel for bytes that are no CheckRequest (SPEC §8): an ordinary deny,
+        // logged through the rate-limited deny log (a flood must not write a line each).
+        return answer(request, UNDECODABLE_DENY, gen, started);
+      }
       try {
         const decision = decide(request, gen.policy, now(), gen.cache);
         if (!(decision instanceof Promise)) return answer(request, decision, gen, started);

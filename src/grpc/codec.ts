@@ -1,5 +1,6 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { CheckResponse } from '../authz/response.js';
+import { UNDECODABLE, type CheckRequest } from '../token/request.js';
 import { authorizationServiceDefinition } from './proto.js';
 import { decodeCheckRequest } from './request-decoder.js';
 import { encodeCheckResponse } from './response-encoder.js';
@@ -27,7 +28,14 @@ export function fastAuthorizationServiceDefinition(): ServiceDefinition {
     ...standard,
     Check: {
       ...check,
-      requestDeserialize: decodeCheckRequest,
+      // Never throws: grpc-js would answer INTERNAL, not a deny (SPEC §8).
+      requestDeserialize: (bytes: Buffer): CheckRequest => {
+        try {
+          return decodeCheckRequest(bytes);
+        } catch {
+          return UNDECODABLE;
+        }
+      },
       responseSerialize: (value: CheckResponse) => {
         if (!Object.isFrozen(value)) return encodeCheckResponse(value);
         let bytes = encoded.get(value);

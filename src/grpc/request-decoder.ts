@@ -8,76 +8,109 @@ import type { CheckRequest, CheckRequestAttributes, HeaderValue, HttpRequestAttr
  * protobufjs' full decoder cannot do for fields our protos declare; the `headers` map is only
  * indexed, and a header becomes a string when the check looks it up. Uses protobufjs' Reader;
  * field numbers are those of proto/ (Envoy's API). context_extensions is a null-prototype
- * object. Malformed bytes throw, as protobufjs does.
+ * object. A field whose wire type is not the declared one is skipped as unknown, as Envoy's C++
+ * library does. Malformed bytes throw, as protobufjs does; so does a field running past the
+ * end of the message holding it.
+ *
+ * A singular message field may occur several times on the wire; protobuf merges the occurrences
+ * (MergeFrom: scalars last-wins, maps merged with later keys winning, repeated fields
+ * concatenated), and so does Envoy's C++ library. protobufjs 7 does not: it keeps the last
+ * occurrence only. Reading those bytes any other way than Envoy would let a crafted request
+ * mean one thing to us and another to Envoy, so every occurrence is decoded into one
+ * accumulator, `Fields`, and the answer is built from it at the end.
  */
+
+/** What the check reads, merged over every occurrence of attributes, request and http. */
+class Fields {
+  attributes = false;
+  http = false;
+  path: string | undefined = undefined;
+  /** The `headers` map entries, as offsets into the bytes (see rawMapEntry). */
+  headers: number[] | undefined = undefined;
+  headerMap: HeaderValue[] | undefined = undefined;
+  extensions: Record<string, string> | undefined = undefined;
+}
 
 export function decodeCheckRequest(bytes: Uint8Array): CheckRequest {
   const r = protobuf.Reader.create(bytes);
-  let attributes: CheckRequestAttributes | undefined;
+  const f = new Fields();
   while (r.pos < r.len) {
     const tag = r.uint32();
     // attributes = 1
-    if (tag === 0x0a) attributes = attributeContext(r, r.uint32() + r.pos);
+    if (tag === 0x0a) attributeContext(r, endOf(r), f);
     else r.skipType(tag & 7);
   }
-  return attributes === undefined ? {} : { attributes };
+  return f.attributes ? { attributes: attributesOf(r.buf, f) } : {};
 }
 
-function attributeContext(r: protobuf.Reader, end: number): CheckRequestAttributes {
-  let http: HttpRequestAttributes | undefined;
-  let extensions: Record<string, string> | undefined;
+/** The end of the length-delimited field whose length comes next. */
+const endOf = (r: protobuf.Reader): number => r.uint32() + r.pos;
+
+/** protobuf refuses a field that runs past the end of the message holding it. */
+function atEnd(r: protobuf.Reader, end: number): void {
+  if (r.pos !== end) throw new RangeError('index out of range');
+}
+
+function attributeContext(r: protobuf.Reader, end: number, f: Fields): void {
+  f.attributes = true;
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === 0x22) {
       // request = 4: Request { http = 2 }
-      const requestEnd = r.uint32() + r.pos;
+      const requestEnd = endOf(r);
       while (r.pos < requestEnd) {
         const t = r.uint32();
-        if (t === 0x12) http = httpRequest(r, r.uint32() + r.pos);
+        if (t === 0x12) httpRequest(r, endOf(r), f);
         else r.skipType(t & 7);
       }
+      atEnd(r, requestEnd);
     } else if (tag === 0x52) {
       // context_extensions = 10: map<string, string>
-      mapEntry(r, (extensions ??= Object.create(null) as Record<string, string>));
+      mapEntry(r, (f.extensions ??= Object.create(null) as Record<string, string>));
     } else {
       r.skipType(tag & 7);
     }
   }
-  const out: { request?: { http: HttpRequestAttributes }; context_extensions?: Record<string, string> } = {};
-  if (http !== undefined) out.request = { http };
-  if (extensions !== undefined) out.context_extensions = extensions;
-  return out;
+  atEnd(r, end);
 }
 
-function httpRequest(r: protobuf.Reader, end: number): HttpRequestAttributes {
-  let headers: number[] | undefined;
-  let path: string | undefined;
-  let headerMap: HeaderValue[] | undefined;
+function httpRequest(r: protobuf.Reader, end: number, f: Fields): void {
+  f.http = true;
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === 0x1a) {
       // headers = 3: map<string, string>; only where each key and value lie is noted here.
-      rawMapEntry(r, (headers ??= []));
+      rawMapEntry(r, (f.headers ??= []));
     } else if (tag === 0x22) {
       // path = 4
-      path = r.string();
+      f.path = r.string();
     } else if (tag === 0x6a) {
       // header_map = 13: HeaderMap { repeated HeaderValue headers = 1 }
-      const mapEnd = r.uint32() + r.pos;
-      headerMap ??= [];
+      const mapEnd = endOf(r);
+      const headerMap = (f.headerMap ??= []);
       while (r.pos < mapEnd) {
         const t = r.uint32();
-        if (t === 0x0a) headerMap.push(headerValue(r, r.uint32() + r.pos));
+        if (t === 0x0a) headerMap.push(headerValue(r, endOf(r)));
         else r.skipType(t & 7);
       }
+      atEnd(r, mapEnd);
     } else {
       r.skipType(tag & 7);
     }
   }
-  const out: { path?: string; lookupHeader?: (name: string) => string | undefined; header_map?: { headers: HeaderValue[] } } = {};
-  if (path !== undefined) out.path = path;
-  if (headers !== undefined) out.lookupHeader = lookup(r.buf, headers);
-  if (headerMap !== undefined) out.header_map = { headers: headerMap };
+  atEnd(r, end);
+}
+
+function attributesOf(bytes: Uint8Array, f: Fields): CheckRequestAttributes {
+  const out: { request?: { http: HttpRequestAttributes }; context_extensions?: Record<string, string> } = {};
+  if (f.http) {
+    const http: { path?: string; lookupHeader?: (name: string) => string | undefined; header_map?: { headers: HeaderValue[] } } = {};
+    if (f.path !== undefined) http.path = f.path;
+    if (f.headers !== undefined) http.lookupHeader = lookup(bytes, f.headers);
+    if (f.headerMap !== undefined) http.header_map = { headers: f.headerMap };
+    out.request = { http };
+  }
+  if (f.extensions !== undefined) out.context_extensions = f.extensions;
   return out;
 }
 
@@ -91,12 +124,13 @@ function headerValue(r: protobuf.Reader, end: number): HeaderValue {
     else if (tag === 0x1a) out.raw_value = r.bytes();
     else r.skipType(tag & 7);
   }
+  atEnd(r, end);
   return out;
 }
 
 /** A map<string, string> entry as [keyStart, keyEnd, valueStart, valueEnd] offsets into the bytes. */
 function rawMapEntry(r: protobuf.Reader, into: number[]): void {
-  const end = r.uint32() + r.pos;
+  const end = endOf(r);
   let k0 = 0;
   let k1 = 0;
   let v0 = 0;
@@ -119,6 +153,7 @@ function rawMapEntry(r: protobuf.Reader, into: number[]): void {
       r.skipType(tag & 7);
     }
   }
+  atEnd(r, end);
   into.push(k0, k1, v0, v1);
 }
 
@@ -145,7 +180,7 @@ function lookup(bytes: Uint8Array, entries: readonly number[]): (name: string) =
 
 /** One map<string, string> entry { key = 1; value = 2 }; absent parts are "" (proto3). */
 function mapEntry(r: protobuf.Reader, into: Record<string, string>): void {
-  const end = r.uint32() + r.pos;
+  const end = endOf(r);
   let key = '';
   let value = '';
   while (r.pos < end) {
@@ -154,5 +189,6 @@ function mapEntry(r: protobuf.Reader, into: Record<string, string>): void {
     else if (tag === 0x12) value = r.string();
     else r.skipType(tag & 7);
   }
+  atEnd(r, end);
   into[key] = value;
 }

@@ -31,7 +31,15 @@ export interface CheckRequestAttributes {
 
 export interface CheckRequest {
   readonly attributes?: CheckRequestAttributes | null;
+  /** Set only on UNDECODABLE: the bytes were no CheckRequest, and the check must deny (SPEC §8). */
+  readonly undecodable?: true;
 }
+
+/**
+ * What the server's codec hands the check for bytes that do not decode as a CheckRequest:
+ * throwing there would make grpc-js answer a gRPC error, which Envoy may fail open on.
+ */
+export const UNDECODABLE: CheckRequest = Object.freeze({ undecodable: true });
 
 const EMPTY: readonly string[] = [];
 
