@@ -1,5 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { MIN_RSA_BITS, algorithmsForKey, describeKey } from './algorithms.js';
+import { unsoundKey } from './soundness.js';
 import type { VerificationKey } from './types.js';
 
 export interface DecodedJwks { keys: VerificationKey[]; skipped: { kid?: string; why: string }[] }
@@ -81,6 +82,8 @@ function importKey(jwk: JsonWebKey): KeyObject | { why: string } {
   }
   const bits = key.asymmetricKeyDetails?.modulusLength;
   if (jwk.kty === 'RSA' && (bits ?? 0) < MIN_RSA_BITS) return { why: `RSA key of ${bits ?? 0} bits; at least ${MIN_RSA_BITS} required` };
+  const unsound = unsoundKey(key);
+  if (unsound !== undefined) return { why: unsound };
   if (algorithmsForKey(key).size === 0) return { why: `${describeKey(key)} key verifies no supported algorithm` };
   return key;
 }

@@ -1,6 +1,7 @@
 import { createPublicKey, createSecretKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { algorithmsForKey, MIN_HMAC_BYTES, MIN_RSA_BITS } from './algorithms.js';
+import { unsoundKey } from './soundness.js';
 
 /** One local key file, parsed. `error` is safe to log: it never contains key material. */
 export type ParsedKey = { key: KeyObject } | { error: string };
@@ -73,7 +74,8 @@ function refusal(key: KeyObject): string | undefined {
 }
 
 const usable = (key: KeyObject): ParsedKey => {
-  const problem = refusal(key);
+  const unsound = unsoundKey(key);
+  const problem = refusal(key) ?? (unsound === undefined ? undefined : `unsound key refused: ${unsound}`);
   return problem === undefined ? { key } : { error: problem };
 };
 

@@ -124,6 +124,34 @@ describe('decodeJwks', () => {
     assert.ok(long !== undefined && (long.kid?.length ?? 0) <= 64, 'an over-long kid is reported truncated');
   });
 
+  test('skips a JWKS RSA key whose public exponent is 1', () => {
+    const d = decoded({ keys: [{ ...jwk(RSA), kid: 'e1', e: 'AQ' }, jwk(RSA, { kid: 'good' })] });
+    assert.deepEqual(d.keys.map((k) => k.kid), ['good']);
+    assert.deepEqual(d.skipped.map((s) => s.kid), ['e1']);
+    assert.match(d.skipped[0]?.why ?? '', /^key #0: RSA public exponent below 3/);
+  });
+
+  test('skips JWKS RSA keys whose public exponent is 0, 2 or 65536, and keeps one with exponent 3', () => {
+    const rsa = jwk(RSA);
+    const d = decoded({ keys: [{ ...rsa, kid: 'e0', e: 'AA' }, { ...rsa, kid: 'e2', e: 'Ag' }, { ...rsa, kid: 'e65536', e: 'AQAA' }, { ...rsa, kid: 'e3', e: 'Aw' }] });
+    assert.deepEqual(d.keys.map((k) => k.kid), ['e3']);
+    const why = Object.fromEntries(d.skipped.map((s) => [s.kid, s.why]));
+    assert.match(why['e0'] ?? '', /RSA public exponent below 3/);
+    assert.match(why['e2'] ?? '', /RSA public exponent below 3/);
+    assert.match(why['e65536'] ?? '', /RSA public exponent is even/);
+  });
+
+  test('skips a small-order Ed25519 key in a JWKS (the identity point, an order-8 point)', () => {
+    const identity = Buffer.alloc(32);
+    identity[0] = 1;
+    // y = 2707385501144840649318225287225658788936804267575313519463743609750303402022, little-endian.
+    const order8 = Buffer.from('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', 'hex');
+    const okp = (x: Buffer, kid: string): Record<string, unknown> => ({ kty: 'OKP', crv: 'Ed25519', x: x.toString('base64url'), kid });
+    const d = decoded({ keys: [okp(identity, 'identity'), okp(order8, 'order8'), jwk(pair('ed25519'), { kid: 'good' })] });
+    assert.deepEqual(d.keys.map((k) => k.kid), ['good']);
+    assert.deepEqual(d.skipped.map((s) => [s.kid, /Ed25519 public key is a small-order point/.test(s.why)]), [['identity', true], ['order8', true]]);
+  });
+
   test('never puts key material into skip reasons', () => {
     const rsa = jwk(RSA);
     const ec = jwk(EC256);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +85,33 @@ describe('PEM public keys', () => {
   test('refuses an RSA-1024 key, naming its size', () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     assert.match(parsedError(parseKeyFile(spki(publicKey))), /RSA key of 1024 bits is too short \(at least 2048/);
+  });
+
+  /** A 2048-bit RSA public key with the given exponent (base64url), which OpenSSL would not generate. */
+  const rsaWithExponent = (e: string): KeyObject => {
+    const n = String(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n);
+    return createPublicKey({ key: { kty: 'RSA', n, e }, format: 'jwk' });
+  };
+
+  test('refuses a PEM RSA key whose public exponent is 1 (SPKI and PKCS#1)', () => {
+    const e1 = rsaWithExponent('AQ');
+    assert.equal(e1.asymmetricKeyDetails?.publicExponent, 1n);
+    const pkcs1 = Buffer.from(e1.export({ type: 'pkcs1', format: 'pem' }));
+    for (const pem of [spki(e1), pkcs1]) {
+      assert.match(parsedError(parseKeyFile(pem)), /^unsound key refused: RSA public exponent below 3/);
+    }
+  });
+
+  test('refuses a PEM RSA key with an even public exponent', () => {
+    const e4 = rsaWithExponent('BA');
+    assert.match(parsedError(parseKeyFile(spki(e4))), /^unsound key refused: RSA public exponent is even/);
+  });
+
+  test('refuses a PEM small-order Ed25519 key (the identity point)', () => {
+    const identity = Buffer.alloc(32);
+    identity[0] = 1;
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: identity.toString('base64url') }, format: 'jwk' });
+    assert.match(parsedError(parseKeyFile(spki(key))), /^unsound key refused: Ed25519 public key is a small-order point/);
   });
 
   test('refuses a PEM that only holds a private key (PKCS#8 and PKCS#1), without echoing it', () => {
