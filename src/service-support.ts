@@ -19,7 +19,7 @@ export function policyHooks(metrics: Metrics, logger: Logger): PolicyHooks {
           logger.warn({ provider, trigger: e.trigger, error: e.error }, 'key set fetch failed; keeping the last good set');
         }
       },
-      onSkippedKey: (e) => logger.warn({ provider, kid: e.kid, why: e.why }, 'JWKS key skipped'),
+      onSkippedKey: (e) => logger.warn({ provider, kid: e.kid, why: e.why, more: e.more }, e.more === undefined ? 'JWKS key skipped' : 'more JWKS keys skipped'),
     }),
     onKeyFileReload(provider, path) {
       metrics.keyFetches.inc({ provider, result: 'success', trigger: 'file_change' });

@@ -1,4 +1,5 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { MIN_RSA_BITS, algorithmsForKey, describeKey } from './algorithms.js';
 import { unsoundKey } from './soundness.js';
 import type { VerificationKey } from './types.js';
@@ -89,40 +90,130 @@ function importKey(jwk: JsonWebKey): KeyObject | { why: string } {
 }
 
 /**
- * Decodes a parsed JWKS document. Tolerant: a key we cannot or will not use is skipped with a
- * reason; only a document that is not `{ "keys": [...] }` is an error. `origin` (host and path of
- * the URL) ends up in key descriptions.
+ * At most this many entries of a `keys` array are looked at; the rest are skipped with one
+ * summary reason. Importing a key costs 20–80 µs, so this bounds the work a fetch can cause
+ * (SPEC §8); real IdPs publish a handful of keys.
  */
-export function decodeJwks(body: unknown, origin?: string): DecodedJwks | { error: string } {
+export const MAX_JWKS_KEYS = 256;
+
+/** Nesting deeper than a JWKS needs (object, keys, key, x5c) is refused before JSON.parse. */
+export const MAX_JSON_DEPTH = 16;
+
+/**
+ * JSON.parse of the body, after a linear scan that refuses nesting deeper than MAX_JSON_DEPTH:
+ * V8 takes ~300 ms to parse a 1 MiB run of `[`, and such a body is no key set anyway.
+ */
+export function parseJwksBody(bytes: Buffer): { body: unknown } | { error: string } {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) return { error: `the document is nested deeper than ${MAX_JSON_DEPTH} levels` };
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  try {
+    return { body: JSON.parse(bytes.toString('utf8')) as unknown };
+  } catch {
+    return { error: 'the body is not valid JSON' };
+  }
+}
+
+/**
+ * The decoding work, one entry per step, so that a caller can spread a large set over several
+ * turns of the event loop (decodeJwksInSlices) or drain it at once (decodeJwks).
+ */
+function* decodeSteps(body: unknown, origin: string | undefined): Generator<void, DecodedJwks | { error: string }> {
   if (!isObject(body)) return { error: 'the document is not a JSON object' };
   const list = body['keys'];
   if (!Array.isArray(list)) return { error: 'the document has no "keys" array' };
   const keys: VerificationKey[] = [];
   const skipped: { kid?: string; why: string }[] = [];
   const kids = new Set<string>();
-  list.forEach((entry: unknown, i) => {
+  const where = origin === undefined ? '' : ` ${origin}`;
+  const count = Math.min(list.length, MAX_JWKS_KEYS);
+  for (let i = 0; i < count; i++) {
+    const entry: unknown = list[i];
     const skip = (why: string, kid?: string): void => {
       skipped.push(kid === undefined ? { why: `key #${i}: ${why}` } : { kid, why: `key #${i}: ${why}` });
     };
-    if (!isObject(entry)) return skip('not a JSON object');
-    const rawKid = entry['kid'];
-    if (rawKid !== undefined && typeof rawKid !== 'string') return skip('"kid" is not a string');
-    const kid = rawKid;
-    if (kid !== undefined && kid.length > MAX_KID_LENGTH) return skip(`"kid" longer than ${MAX_KID_LENGTH} characters`, kid.slice(0, 64));
-    if (entry['use'] === 'enc') return skip('encryption key (use "enc")', kid);
-    const built = publicJwk(entry);
-    if ('why' in built) return skip(built.why, kid);
-    const key = importKey(built.jwk);
-    if ('why' in key) return skip(key.why, kid);
-    // First usable key wins, so a broken first copy does not hide a good second one.
-    if (kid !== undefined) {
-      if (kids.has(kid)) return skip('duplicate "kid"; the first key with it is used', kid);
-      kids.add(kid);
+    yield;
+    if (!isObject(entry)) {
+      skip('not a JSON object');
+      continue;
     }
-    const where = origin === undefined ? '' : ` ${origin}`;
+    const kid = entry['kid'];
+    if (kid !== undefined && typeof kid !== 'string') {
+      skip('"kid" is not a string');
+      continue;
+    }
+    if (kid !== undefined && kid.length > MAX_KID_LENGTH) {
+      skip(`"kid" longer than ${MAX_KID_LENGTH} characters`, kid.slice(0, 64));
+      continue;
+    }
+    if (entry['use'] === 'enc') {
+      skip('encryption key (use "enc")', kid);
+      continue;
+    }
+    // First usable key wins, so a broken first copy does not hide a good second one.
+    if (kid !== undefined && kids.has(kid)) {
+      skip('duplicate "kid"; the first key with it is used', kid);
+      continue;
+    }
+    const built = publicJwk(entry);
+    if ('why' in built) {
+      skip(built.why, kid);
+      continue;
+    }
+    const key = importKey(built.jwk);
+    if ('why' in key) {
+      skip(key.why, kid);
+      continue;
+    }
+    if (kid !== undefined) kids.add(kid);
     const description = `${describeKey(key)} ${kid === undefined ? '(no kid)' : `kid=${JSON.stringify(kid)}`}${where}`;
     keys.push({ ...(kid === undefined ? {} : { kid }), key, algorithms: algorithmsForKey(key), description });
-    return undefined;
-  });
+  }
+  if (list.length > count) skipped.push({ why: `keys #${count}–#${list.length - 1}: only the first ${MAX_JWKS_KEYS} keys of a set are read` });
   return { keys, skipped };
+}
+
+/**
+ * Decodes a parsed JWKS document. Tolerant: a key we cannot or will not use is skipped with a
+ * reason; only a document that is not `{ "keys": [...] }` is an error. `origin` (host and path of
+ * the URL) ends up in key descriptions.
+ */
+export function decodeJwks(body: unknown, origin?: string): DecodedJwks | { error: string } {
+  const steps = decodeSteps(body, origin);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/** Longest run of decoding between two turns of the event loop. */
+const SLICE_MS = 5;
+
+/**
+ * decodeJwks, giving the event loop back every SLICE_MS: checks on every provider keep being
+ * answered while a large set is imported (SPEC §8).
+ */
+export async function decodeJwksInSlices(body: unknown, origin?: string): Promise<DecodedJwks | { error: string }> {
+  const steps = decodeSteps(body, origin);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
 }

@@ -8,14 +8,15 @@ import type { JwksConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import { reject } from '../reasons.js';
 import { JWS_ALGORITHMS } from './algorithms.js';
-import { MAX_KID_LENGTH, decodeJwks } from './jwks-decode.js';
+import { MAX_KID_LENGTH, decodeJwksInSlices, parseJwksBody } from './jwks-decode.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
 
 export type FetchTrigger = 'startup' | 'scheduled' | 'unknown_kid';
 
 export interface JwksHooks {
   onFetch?(e: { trigger: FetchTrigger; ok: boolean; durationSeconds: number; keysLoaded: number; error?: string }): void;
-  onSkippedKey?(e: { kid?: string; why: string }): void;
+  /** At most MAX_SKIP_REPORTS per fetch; then one with `more`, the count of the rest. */
+  onSkippedKey?(e: { kid?: string; why: string; more?: number }): void;
 }
 
 export interface JwksKeySource extends KeySource {
@@ -31,6 +32,10 @@ export interface JwksKeySource extends KeySource {
 export const MAX_JWKS_BYTES = 1024 * 1024;
 /** First retry delay while no usable set was ever loaded; doubles up to `refresh-interval`. */
 const FIRST_RETRY_MS = 1000;
+/** A token without `kid` is tried against at most this many keys that fit its `alg` (SPEC §8). */
+export const MAX_KIDLESS_KEYS = 8;
+/** Skipped keys reported one by one per fetch; the rest are summed up in one report. */
+export const MAX_SKIP_REPORTS = 5;
 
 /** A key set indexed so that a lookup hit allocates nothing. */
 interface KeySet {
@@ -44,7 +49,8 @@ function indexKeys(keys: readonly VerificationKey[]): KeySet {
   for (const k of keys) if (k.kid !== undefined) byKid.set(k.kid, Object.freeze([k]));
   const byAlg = new Map<string, readonly VerificationKey[]>();
   for (const alg of JWS_ALGORITHMS) {
-    const fit = keys.filter((k) => k.algorithms.has(alg));
+    // The first few in document order: each one tried costs a signature check.
+    const fit = keys.filter((k) => k.algorithms.has(alg)).slice(0, MAX_KIDLESS_KEYS);
     if (fit.length > 0) byAlg.set(alg, Object.freeze(fit));
   }
   return { size: keys.length, byKid, byAlg };
@@ -128,13 +134,7 @@ function createFetcher(url: URL, timeoutMs: number, secureContext: SecureContext
         });
         res.on('error', (e) => finish({ error: `reading the body: ${e.message}` }));
         res.on('close', () => finish({ error: 'connection closed before the body was complete' }));
-        res.on('end', () => {
-          try {
-            finish({ body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
-          } catch {
-            finish({ error: 'the body is not valid JSON' });
-          }
-        });
+        res.on('end', () => finish(parseJwksBody(Buffer.concat(chunks))));
         return undefined;
       });
       req.end();
@@ -193,23 +193,35 @@ export function createJwksKeySource(url: string, cfg: JwksConfig, hooks: JwksHoo
     const t0 = performance.now();
     const got = await fetcher.get();
     if (closed) return;
-    let decoded: ReturnType<typeof decodeJwks>;
+    let decoded: Awaited<ReturnType<typeof decodeJwksInSlices>>;
     try {
-      decoded = 'error' in got ? got : decodeJwks(got.body, origin);
+      decoded = 'error' in got ? got : await decodeJwksInSlices(got.body, origin);
     } catch {
       decoded = { error: 'internal error while decoding the JWKS' };
     }
+    // The cooldown counts from the end of a fetch: a slow one must not allow the next at once.
+    lastFetchAt = now();
+    if (closed) return;
     const durationSeconds = (performance.now() - t0) / 1000;
-    if ('error' in decoded) {
-      const error = `${origin}: ${decoded.error}`;
-      report(() => hooks.onFetch?.({ trigger, ok: false, durationSeconds, keysLoaded: set?.size ?? 0, error }));
-      return;
-    }
+    const failed = (error: string): void =>
+      report(() => hooks.onFetch?.({ trigger, ok: false, durationSeconds, keysLoaded: set?.size ?? 0, error: `${origin}: ${error}` }));
+    if ('error' in decoded) return failed(decoded.error);
+    reportSkipped(decoded.skipped);
+    // A set with no usable key is no key set (SPEC §8): IdPs answer `{"keys":[]}` mid-deploy.
+    // Failing the fetch keeps the last good set and leaves unknown-kid refetches possible.
+    if (decoded.keys.length === 0) return failed(`no usable key in the set (${decoded.skipped.length} skipped)`);
     set = indexKeys(decoded.keys);
     lastSuccessAt = now();
-    if (set.size > 0) ready = true;
-    for (const s of decoded.skipped) report(() => hooks.onSkippedKey?.(s));
+    ready = true;
     report(() => hooks.onFetch?.({ trigger, ok: true, durationSeconds, keysLoaded: set?.size ?? 0 }));
+  }
+
+  /** A set of thousands of broken keys must not write thousands of log lines per fetch. */
+  function reportSkipped(skipped: readonly { kid?: string; why: string }[]): void {
+    const shown = skipped.slice(0, MAX_SKIP_REPORTS);
+    for (const s of shown) report(() => hooks.onSkippedKey?.(s));
+    const more = skipped.length - shown.length;
+    if (more > 0) report(() => hooks.onSkippedKey?.({ why: `and ${more} more keys skipped`, more }));
   }
 
   function refresh(trigger: FetchTrigger): Promise<void> {
@@ -224,24 +236,33 @@ export function createJwksKeySource(url: string, cfg: JwksConfig, hooks: JwksHoo
     return inflight;
   }
 
-  /** The answer from the current set, without fetching. */
+  /** The answer from the current set, without fetching; undefined when a refetch may help. */
   function answer(kid: string | undefined, alg: string): KeyLookupResult | undefined {
-    if (set === undefined || lastSuccessAt === undefined) return reject('keys_unavailable', 'the JWKS has not been loaded yet');
-    if (set.size === 0) return reject('keys_unavailable', 'the JWKS holds no usable key');
-    if (isStale()) return reject('keys_unavailable', 'the JWKS could not be refreshed for longer than max-stale');
+    if (set === undefined || isStale()) return undefined;
     if (kid === undefined) return set.byAlg.get(alg) ?? reject('unknown_key', 'no key in the JWKS fits the token algorithm');
     return set.byKid.get(kid);
   }
 
   const unknownKid = () => reject('unknown_key', 'the token kid is not in the JWKS');
+  const unavailable = () =>
+    set === undefined
+      ? reject('keys_unavailable', 'the JWKS has not been loaded yet')
+      : reject('keys_unavailable', 'the JWKS could not be refreshed for longer than max-stale');
+  const fallback = () => (set === undefined || isStale() ? unavailable() : unknownKid());
 
   function lookup(kid: string | undefined, alg: string): KeyLookupResult | Promise<KeyLookupResult> {
     if (kid !== undefined && kid.length > MAX_KID_LENGTH) return unknownKid();
     const found = answer(kid, alg);
     if (found !== undefined) return found;
-    // Unknown kid: the IdP may have rotated. Share a fetch in flight, else start one if the cooldown allows.
-    if (inflight === undefined && (closed || now() - lastFetchAt < cfg.minRefreshIntervalMs)) return unknownKid();
-    return refresh('unknown_kid').then(() => answer(kid, alg) ?? unknownKid());
+    // Unknown kid, or no usable set: the IdP may have rotated or come back. Share a fetch in
+    // flight, else start one if the cooldown allows.
+    const canFetch = inflight !== undefined || (!closed && started !== undefined && now() - lastFetchAt >= cfg.minRefreshIntervalMs);
+    if (!canFetch) return fallback();
+    const fetched = refresh('unknown_kid');
+    // Without a usable set the answer stays keys_unavailable until the fetch lands: say so now
+    // rather than wait; the fetch goes on for the next token.
+    if (set === undefined || isStale()) return fallback();
+    return fetched.then(() => answer(kid, alg) ?? fallback());
   }
 
   return {

@@ -283,7 +283,7 @@ test('refreshes on its own every refresh-interval', async (t) => {
 });
 
 test('an endpoint down at startup gives keys_unavailable, then recovers by itself', async (t) => {
-  const f = await setup(t, { cfg: { refreshIntervalMs: 200 }, reply: { destroy: true } });
+  const f = await setup(t, { cfg: { refreshIntervalMs: 200, minRefreshIntervalMs: 60_000 }, reply: { destroy: true } });
   await f.source.start();
   assert.equal(f.source.ready, false);
   assert.deepEqual([f.fetches[0]?.trigger, f.fetches[0]?.ok], ['startup', false]);
@@ -296,14 +296,131 @@ test('an endpoint down at startup gives keys_unavailable, then recovers by itsel
   assert.deepEqual([last(f.fetches).trigger, last(f.fetches).ok], ['scheduled', true]);
 });
 
-test('an empty key set is keys_unavailable and not ready, and is retried', async (t) => {
-  const f = await setup(t, { cfg: { refreshIntervalMs: 100 }, body: { keys: [] } });
+test('an empty key set is a failed fetch: keys_unavailable and not ready, and is retried', async (t) => {
+  const f = await setup(t, { cfg: { refreshIntervalMs: 100, minRefreshIntervalMs: 60_000 }, body: { keys: [] } });
   await f.source.start();
   assert.equal(f.source.ready, false);
-  assert.deepEqual([f.fetches[0]?.ok, f.fetches[0]?.keysLoaded], [true, 0]);
+  assert.deepEqual([f.fetches[0]?.ok, f.fetches[0]?.keysLoaded], [false, 0]);
+  assert.match(f.fetches[0]?.error ?? '', /no usable key in the set \(0 skipped\)$/);
   assert.equal(reasonOf(f.source.lookup('a', 'RS256')), 'keys_unavailable');
   f.serve(STANDARD);
   await until(() => f.source.ready);
+});
+
+/** A source past startup whose clock the test moves, so cooldowns pass without sleeping. */
+async function withClock(t: TestContext, cfg: Partial<JwksConfig> = {}): Promise<Fixture & { advance(ms: number): void }> {
+  let clock = 5_000_000;
+  const f = await setup(t, { cfg: { minRefreshIntervalMs: 30_000, ...cfg }, now: () => clock });
+  await f.source.start();
+  return { ...f, advance: (ms) => { clock += ms; } };
+}
+
+for (const [name, body] of [
+  ['an empty set', { keys: [] }],
+  ['a set of only unusable keys', { keys: [jwk(RSA, 'enc', { use: 'enc' }), { kty: 'RSA', kid: 'broken', n: '!', e: 'AQAB' }, { kty: 'oct', kid: 's', k: 'c2VjcmV0' }] }],
+  ['a deeply nested body', `{"keys":[${'['.repeat(100)}${']'.repeat(100)}]}`],
+] as const) {
+  test(`after ${name}, the last good keys keep serving and an unknown kid still refetches once the cooldown has passed`, async (t) => {
+    const f = await withClock(t);
+    f.serve(body);
+    f.advance(31_000);
+    await f.source.refresh('scheduled');
+    assert.equal(last(f.fetches).ok, false, 'a set with no usable key is a failed fetch');
+    assert.equal(last(f.fetches).keysLoaded, 3);
+    assert.equal(syncKeys(f.source.lookup('a', 'RS256'))[0]?.kid, 'a', 'the last good set keeps serving');
+    assert.equal(f.source.ready, true);
+    // The IdP is back with a rotated key: inside the cooldown no fetch, after it one.
+    f.serve({ keys: [...STANDARD.keys, jwk(ROTATED, 'c')] });
+    assert.equal(reasonOf(f.source.lookup('c', 'ES256')), 'unknown_key');
+    f.advance(30_000);
+    const pending = f.source.lookup('c', 'ES256');
+    assert.ok(pending instanceof Promise, 'the unknown kid refetches');
+    assert.equal(keysOf(await pending)[0]?.kid, 'c');
+    assert.deepEqual(f.fetches.map((e) => [e.trigger, e.ok]), [['startup', true], ['scheduled', false], ['unknown_kid', true]]);
+  });
+}
+
+test('a token arriving while no usable set is loaded triggers a fetch once the cooldown has passed', async (t) => {
+  let clock = 1_000_000;
+  const f = await setup(t, { cfg: { minRefreshIntervalMs: 30_000, refreshIntervalMs: 3_600_000 }, body: { keys: [] }, now: () => clock });
+  await f.source.start();
+  assert.equal(reasonOf(f.source.lookup('a', 'RS256')), 'keys_unavailable', 'inside the cooldown: no fetch');
+  assert.equal(f.server.requests.length, 1);
+  f.serve(STANDARD);
+  clock += 30_000;
+  // Answered at once (no set to wait for), but the fetch starts for the next token.
+  assert.equal(reasonOf(f.source.lookup('a', 'RS256')), 'keys_unavailable');
+  await until(() => f.source.ready);
+  assert.equal(syncKeys(f.source.lookup('a', 'RS256'))[0]?.kid, 'a');
+  assert.equal(last(f.fetches).trigger, 'unknown_kid');
+  assert.equal(f.server.requests.length, 2);
+});
+
+test('counts the cooldown from the end of a slow fetch, not its start', async (t) => {
+  const f = await setup(t, { cfg: { minRefreshIntervalMs: 150 } });
+  await f.source.start();
+  f.reply({ body: STANDARD, delayMs: 400 });
+  await sleep(160);
+  await f.source.refresh('scheduled');
+  // 400 ms after the fetch started, but just after it ended: still cooling down.
+  assert.equal(reasonOf(f.source.lookup('x', 'RS256')), 'unknown_key');
+  assert.equal(f.server.requests.length, 2);
+});
+
+test('refuses a body nested deeper than a key set needs, quickly and before parsing it', async (t) => {
+  const f = await withClock(t);
+  const depth = 500_000;
+  f.reply({ body: `${'['.repeat(depth)}${']'.repeat(depth)}` });
+  const started = performance.now();
+  await f.source.refresh('scheduled');
+  assert.ok(performance.now() - started < 250, 'V8 takes ~300 ms to parse this; the scan refuses it first');
+  assert.match(last(f.fetches).error ?? '', /nested deeper than 16 levels/);
+  assert.equal(syncKeys(f.source.lookup('a', 'RS256'))[0]?.kid, 'a');
+});
+
+test('imports a 1 MiB set of thousands of EC keys without stalling the event loop, keeping the first 256', async (t) => {
+  const f = await withClock(t);
+  const pool = Array.from({ length: 16 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+  const keys = Array.from({ length: 4_500 }, (_, i) => jwk(pool[i % pool.length] as KeyObject, `ec-${i}`, { use: 'sig', alg: 'ES256' }));
+  const body = JSON.stringify({ keys });
+  assert.ok(body.length > 700_000 && body.length < 1024 * 1024, `${body.length} bytes`);
+  f.reply({ body });
+  // Another check's view: how late does a 1 ms timer fire while the set is decoded?
+  let worst = 0;
+  let previous = performance.now();
+  const probe = setInterval(() => {
+    const at = performance.now();
+    worst = Math.max(worst, at - previous);
+    previous = at;
+  }, 1);
+  t.after(() => clearInterval(probe));
+  await f.source.refresh('scheduled');
+  clearInterval(probe);
+  assert.ok(worst < 50, `the event loop stalled for ${worst.toFixed(1)} ms`);
+  assert.equal(last(f.fetches).ok, true);
+  assert.equal(last(f.fetches).keysLoaded, 256);
+  assert.equal(syncKeys(f.source.lookup('ec-255', 'ES256'))[0]?.kid, 'ec-255');
+  assert.equal(reasonOf(f.source.lookup('ec-256', 'ES256')), 'unknown_key');
+  assert.ok(f.skipped.some((s) => /only the first 256 keys/.test(s.why)));
+});
+
+test('tries a kid-less token against at most the first 8 keys that fit its alg', async (t) => {
+  const pool = Array.from({ length: 20 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+  const f = await setup(t, { body: { keys: [jwk(RSA, 'a'), ...pool.map((k) => jwk(k))] } });
+  await f.source.start();
+  const tried = syncKeys(f.source.lookup(undefined, 'ES256'));
+  assert.equal(tried.length, 8);
+  assert.ok(tried.every((k, i) => k.key.equals(pool[i] as KeyObject)), 'in document order');
+});
+
+test('reports five skipped keys one by one and sums up the rest in one report', async (t) => {
+  const broken = Array.from({ length: 100 }, (_, i) => ({ kty: 'RSA', kid: `bad-${i}`, n: '!', e: 'AQAB' }));
+  const f = await setup(t, { body: { keys: [...broken, jwk(RSA, 'a')] } });
+  await f.source.start();
+  assert.equal(f.source.ready, true);
+  assert.equal(f.skipped.length, 6);
+  assert.deepEqual(f.skipped.slice(0, 5).map((s) => s.kid), ['bad-0', 'bad-1', 'bad-2', 'bad-3', 'bad-4']);
+  assert.deepEqual(last(f.skipped), { why: 'and 95 more keys skipped', more: 95 });
 });
 
 test('answers keys_unavailable once the last good set is older than max-stale', async (t) => {
