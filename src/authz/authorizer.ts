@@ -3,7 +3,7 @@ import { fingerprint } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { reject } from '../reasons.js';
 import { headerValues, requestPath, type CheckRequest } from '../token/request.js';
-import { TokenCache } from './cache.js';
+import { cacheEnabled, TokenCache } from './cache.js';
 import { decide, type Decision } from './decide.js';
 import { DenyLog } from './deny-log.js';
 import type { Policy } from './providers.js';
@@ -41,7 +41,7 @@ function isTokenPage(request: CheckRequest, policy: Policy): boolean {
 interface Generation {
   readonly policy: Policy;
   readonly responder: Responder;
-  /** Absent when `cache.max-entries` is 0. */
+  /** Absent when `cache.max-entries` or `cache.max-bytes` is 0. */
   readonly cache: TokenCache | undefined;
 }
 
@@ -78,8 +78,8 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
   };
   const cacheStats = hot === undefined ? {} : { onLookup: (hit: boolean) => (hit ? hot.hit : hot.miss).inc() };
   const generation = (policy: Policy): Generation => {
-    const max = policy.config.cache.maxEntries;
-    return { policy, responder: createResponder(policy.config), cache: max > 0 ? new TokenCache(max, cacheStats) : undefined };
+    const limits = policy.config.cache;
+    return { policy, responder: createResponder(policy.config), cache: cacheEnabled(limits) ? new TokenCache(limits, cacheStats) : undefined };
   };
   let current = generation(initial);
   // Its window follows the wall clock, not the check clock (which tests may freeze).

@@ -7,18 +7,10 @@ import type { CheckRequest, HttpRequestAttributes } from '../token/request.js';
 import { verifySignature } from '../token/signature.js';
 import { checkClaims } from '../token/claims.js';
 import type { TokenCache } from './cache.js';
+import type { Identity } from './identity.js';
 import type { Policy, Provider } from './providers.js';
 
-/** Who the verified token says the caller is. */
-export interface Identity {
-  readonly provider: Provider;
-  /** The raw principal claim. */
-  readonly principal: string;
-  /** The principal after user mapping. */
-  readonly user: string;
-  readonly claims: Readonly<Record<string, unknown>>;
-  readonly key: VerificationKey;
-}
+export type { Identity } from './identity.js';
 
 export type Decision =
   | { readonly kind: 'allow'; readonly identity: Identity; readonly found: FoundToken }
@@ -86,8 +78,10 @@ export function decide(request: CheckRequest, policy: Policy, nowMs: number, cac
 }
 
 function remember(cache: TokenCache, d: Decision, parsed: ParsedToken, nowMs: number): Decision {
-  if (d.kind === 'allow') cache.set(d.found.token, d.identity, parsed.kid, parsed.alg, nowMs);
-  return d;
+  if (d.kind !== 'allow') return d;
+  const kept = cache.set(d.found.token, d.identity, parsed.kid, parsed.alg, nowMs);
+  // The answer built from this decision is reused on hits: let it hold the cache's copy.
+  return kept === undefined ? d : { kind: 'allow', identity: d.identity, found: { ...d.found, token: kept } };
 }
 
 const onRoute = (provider: Provider, routeProviders: string | undefined): boolean =>

@@ -1,8 +1,9 @@
 import type { Config } from '../config/types.js';
+import { cacheEnabled } from './cache.js';
 import { REASONS, type Rejection } from '../reasons.js';
 import type { FoundToken } from '../token/extract.js';
 import { claimHeaderValue } from './claim-headers.js';
-import type { Identity } from './decide.js';
+import type { Identity } from './identity.js';
 import { setHeader, type HeaderValueOption } from './headers.js';
 import { renderTokenPage, TOKEN_PAGE_HEADERS } from './token-page.js';
 
@@ -104,7 +105,7 @@ export function createResponder(config: Config): Responder {
   // A verified-token cache hit hands back the same Identity: reuse its answer too. Not for a
   // cookie carrier removed upstream, whose rewrite depends on the request's other cookies.
   const built = new WeakMap<Identity, { source: FoundToken['source']; response: CheckResponse }>();
-  const reusable = (found: FoundToken) => config.cache.maxEntries > 0 && (r.forwardOriginal || found.source.kind !== 'cookie');
+  const reusable = (found: FoundToken) => cacheEnabled(config.cache) && (r.forwardOriginal || found.source.kind !== 'cookie');
 
   return {
     allow(identity, found) {

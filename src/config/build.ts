@@ -176,7 +176,10 @@ export function buildConfig(tree: Tree, file: string | undefined): Config {
       claimHeaders: Object.fromEntries(Object.entries(claimHeaders).filter((e): e is [string, string] => typeof e[1] === 'string')),
       dynamicMetadata: need(bool(response, 'dynamic-metadata'), 'response.dynamic-metadata'),
     },
-    cache: { maxEntries: need(num(sub(tree, 'cache'), 'max-entries'), 'cache.max-entries') },
+    cache: {
+      maxEntries: need(num(sub(tree, 'cache'), 'max-entries'), 'cache.max-entries'),
+      maxBytes: need(num(sub(tree, 'cache'), 'max-bytes'), 'cache.max-bytes'),
+    },
     providers: trees(tree, 'providers').map(buildProvider),
     ...(tokenPage === undefined ? {} : { tokenPage: { path: need(str(tokenPage, 'path'), 'token-page.path') } }),
   };

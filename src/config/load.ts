@@ -116,7 +116,7 @@ export function configToYaml(config: Config): string {
       'claim-headers': { ...r.claimHeaders },
       'dynamic-metadata': r.dynamicMetadata,
     },
-    'cache': { 'max-entries': config.cache.maxEntries },
+    'cache': { 'max-entries': config.cache.maxEntries, 'max-bytes': config.cache.maxBytes },
     'providers': config.providers.map((p) => compact({
       'name': p.name,
       'key-file': p.keyFile,

@@ -89,6 +89,8 @@ export const SCHEMA: readonly KeySpec[] = [
   { path: 'cache', kind: 'section', type: 'mapping', default: '', description: 'Verified-token cache.' },
   { path: 'cache.max-entries', kind: 'integer', type: 'integer', default: '10000', min: 0,
     description: 'Entries in the verified-token cache; 0 disables it.' },
+  { path: 'cache.max-bytes', kind: 'integer', type: 'integer', default: '16777216', min: 0,
+    description: 'Bytes the verified-token cache may hold, estimated per entry from the token length; 0 disables it.' },
   { path: 'providers', kind: 'list', required: true, yamlOnly: true, type: 'list of provider', default: '',
     description: 'Required, at least one. In a .properties file: the single provider "default" made of the http-server.authentication.jwt.* lines.' },
   { path: 'providers[].name', kind: 'provider-name', required: true, type: 'string', default: '',

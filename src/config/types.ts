@@ -64,7 +64,8 @@ export interface Config {
     readonly claimHeaders: Readonly<Record<string, string>>;
     readonly dynamicMetadata: boolean;
   };
-  readonly cache: { readonly maxEntries: number };
+  /** Either limit at 0 disables the cache. */
+  readonly cache: { readonly maxEntries: number; readonly maxBytes: number };
   readonly providers: readonly ProviderConfig[];
   readonly tokenPage?: { readonly path: string };
 }
