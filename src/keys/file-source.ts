@@ -20,6 +20,10 @@ const DEFAULT_KID = 'default-key';
 const DEBOUNCE_MS = 50;
 /** Bounds the per-kid cache of a template; only existing, valid files ever enter it. */
 const TEMPLATE_CACHE_MAX = 1000;
+/** A kid whose file is missing is answered from memory this long: a client retrying one bad token costs no open each time. */
+const MISSING_TTL_MS = 1_000;
+/** Bounds the remembered misses; cleared when full, so a flood of random kids cannot grow it. */
+const MISSING_MAX = 10_000;
 /** When the template folder cannot be watched, cached keys are re-read after this long. */
 const UNWATCHED_MAX_AGE_MS = 30_000;
 /** Fallback stat polling for a static file whose folder cannot be watched. */
@@ -128,6 +132,8 @@ class TemplateFileSource implements KeySource {
   private readonly cache = new Map<string, { keys: readonly VerificationKey[]; name: string; loadedAt: number }>();
   /** Cached kids dropped because their file changed: their next load reports onReload. */
   private readonly changed = new Set<string>();
+  /** Sanitised kid -> its file's base name and when it was found missing. */
+  private readonly missing = new Map<string, { name: string; at: number }>();
   private readonly folders: FolderWatcher;
 
   constructor(template: string, private readonly options: FileKeySourceOptions) {
@@ -142,17 +148,25 @@ class TemplateFileSource implements KeySource {
     const id = kid === undefined ? DEFAULT_KID : sanitizeKid(kid);
     const hit = this.cache.get(id);
     if (hit !== undefined && (this.folders.size > 0 || performance.now() - hit.loadedAt < UNWATCHED_MAX_AGE_MS)) return hit.keys;
+    const shown = id.length > 64 ? `${id.slice(0, 64)}...` : id;
+    const missed = this.missing.get(id);
+    if (missed !== undefined && performance.now() - missed.at < MISSING_TTL_MS) return reject('unknown_key', `no key file for kid "${shown}"`);
     const path = this.parts.join(id);
     const loaded = loadKey(path, id);
-    const shown = id.length > 64 ? `${id.slice(0, 64)}...` : id;
     if ('error' in loaded) {
-      // Failures are not cached: a file created later loads on the next token.
+      // A broken file is not cached: fixed, it loads on the next token. A missing one is
+      // remembered briefly, or until its folder reports a change.
       this.cache.delete(id);
       this.changed.delete(id);
-      if (loaded.missing) return reject('unknown_key', `no key file for kid "${shown}"`);
+      if (loaded.missing) {
+        if (this.missing.size >= MISSING_MAX) this.missing.clear();
+        this.missing.set(id, { name: basename(path), at: performance.now() });
+        return reject('unknown_key', `no key file for kid "${shown}"`);
+      }
       this.options.onError?.(path, loaded.error);
       return reject('unknown_key', `the key file for kid "${shown}" cannot be used: ${loaded.error}`);
     }
+    this.missing.delete(id);
     this.cache.delete(id);
     if (this.cache.size >= TEMPLATE_CACHE_MAX) {
       const oldest = this.cache.keys().next();
@@ -166,6 +180,7 @@ class TemplateFileSource implements KeySource {
   close(): void {
     this.folders.close();
     this.cache.clear();
+    this.missing.clear();
   }
 
   /** Drops cached keys whose file changed; they are re-read on next use. */
@@ -177,6 +192,9 @@ class TemplateFileSource implements KeySource {
       this.changed.add(id);
     }
     if (this.changed.size > TEMPLATE_CACHE_MAX) this.changed.clear();
+    // A file may have appeared: forget the misses it answers.
+    if (all) this.missing.clear();
+    else for (const [id, miss] of this.missing) if (miss.name === name) this.missing.delete(id);
   }
 }
 

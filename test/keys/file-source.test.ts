@@ -261,19 +261,33 @@ describe('key file template', () => {
     // The sanitised name is what gets read.
     const inside = ecPem();
     writeFileSync(join(dir, 'keys', '___decoy.pem'), inside.pem);
-    const key = onlyKey(source.lookup('../decoy', 'ES256'));
+    const fresh = open(join(dir, 'keys', '${KID}.pem'));
+    const key = onlyKey(fresh.lookup('../decoy', 'ES256'));
     assert.ok(key.key.equals(inside.publicKey));
     assert.ok(!key.key.equals(decoy.publicKey));
   });
 
-  test('a missing file is unknown_key, and a file created later is loaded (failures are not cached)', () => {
+  test('a missing file is unknown_key, and a file created later is loaded once its folder reports it', async () => {
     const source = open(join(dir, '${KID}.pem'));
     const r = rejectionOf(source.lookup('late', 'ES256'));
     assert.equal(r.reason, 'unknown_key');
     assert.match(r.message, /no key file for kid "late"/);
     const { pem, publicKey } = ecPem();
     writeFileSync(join(dir, 'late.pem'), pem);
+    await eventually('the new key file', () => !(source.lookup('late', 'ES256') instanceof Rejection));
     assert.ok(onlyKey(source.lookup('late', 'ES256')).key.equals(publicKey));
+  });
+
+  test('remembers a missing file for a second instead of opening it again for every token', async () => {
+    // A placeholder in the folder part cannot be watched, so only the time bounds the memory.
+    mkdirSync(join(dir, 'kid-x'));
+    const source = open(join(dir, '${KID}', 'key.pem'));
+    assert.equal(rejectionOf(source.lookup('kid-x', 'ES256')).reason, 'unknown_key');
+    const { pem, publicKey } = ecPem();
+    writeFileSync(join(dir, 'kid-x', 'key.pem'), pem);
+    assert.equal(rejectionOf(source.lookup('kid-x', 'ES256')).reason, 'unknown_key', 'the miss is remembered');
+    await sleep(1_050);
+    assert.ok(onlyKey(source.lookup('kid-x', 'ES256')).key.equals(publicKey), 'and forgotten after a second');
   });
 
   test('an invalid file is unknown_key naming the problem but not the path, and calls onError', () => {
@@ -328,6 +342,7 @@ describe('key file template', () => {
     mkdirSync(join(dir, 'later'));
     const { pem, publicKey } = ecPem();
     writeFileSync(join(dir, 'later', 'a.pem'), pem);
+    await eventually('the new key file', () => !(source.lookup('a', 'ES256') instanceof Rejection));
     assert.ok(onlyKey(source.lookup('a', 'ES256')).key.equals(publicKey));
   });
 
