@@ -35,12 +35,32 @@ function fromHeader(http: HttpRequestAttributes, name: string, scheme: string | 
   return token;
 }
 
-/** Cookie values; Envoy may join several `cookie` lines with "," as well as ";". */
+/**
+ * The `name=value` pairs of a cookie line. Envoy may join several `cookie` lines with "," as
+ * well as ";", but a separator inside a quoted value (RFC 6265 allows `name="a,b"`) is part of
+ * the value: splitting there would rewrite the cookie upstream.
+ */
+function cookiePairs(line: string): string[] {
+  const pairs: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x22) quoted = !quoted;
+    else if (!quoted && (c === 0x3b || c === 0x2c)) {
+      pairs.push(line.slice(start, i));
+      start = i + 1;
+    }
+  }
+  pairs.push(line.slice(start));
+  return pairs;
+}
+
 function fromCookie(http: HttpRequestAttributes, source: TokenSource): FoundToken | Rejection | undefined {
   let found: string | undefined;
   const others: string[] = [];
   for (const line of headerValues(http, 'cookie')) {
-    for (const part of line.split(/[;,]/)) {
+    for (const part of cookiePairs(line)) {
       const eq = part.indexOf('=');
       if (eq < 0 || part.slice(0, eq).trim() !== source.name) {
         if (part.trim() !== '') others.push(part.trim());

@@ -81,6 +81,11 @@ providers:
     assert.equal(assertAllow(res)['cookie'], 'theme=dark; lang=en');
   });
 
+  it('keeps a quoted cookie value holding "," and ";" whole when it removes the token cookie', async () => {
+    const res = await t.client.check(checkRequest({ cookie: `prefs="a,b;c"; access_token=${await token()}, lang=en` }));
+    assert.equal(assertAllow(res)['cookie'], 'prefs="a,b;c"; lang=en');
+  });
+
   it('denies two access_token cookies as malformed_token', async () => {
     const tk = await token();
     assertDeny(await t.client.check(checkRequest({ cookie: `access_token=${tk}, access_token=${tk}` })), 'malformed_token');
