@@ -5,7 +5,7 @@ import { startAdminListener, type AdminListener, type ReadinessReport } from './
 import type { Config } from './config/types.js';
 import { removeStaleSocket, unixSocketPath } from './grpc/server.js';
 import type { Logger } from './log.js';
-import type { RunningService } from './service.js';
+import type { RunningService } from './service/start.js';
 
 /** IPC message a worker sends whenever its readiness report changes. */
 interface ReadinessMessage {

@@ -1,3 +1,4 @@
+import { splitHostPort } from '../util/host-port.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -24,12 +25,6 @@ export interface AdminListener {
   close(): Promise<void>;
 }
 
-/** Splits `host:port` (IPv6 in brackets) for node:net. */
-export function splitHostPort(listen: string): { host: string; port: number } {
-  const colon = listen.lastIndexOf(':');
-  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(listen.slice(colon + 1)) };
-}
 
 /** Admin HTTP: GET /metrics, /healthz, /readyz (SPEC §7). */
 export async function startAdminListener(listen: string, options: AdminOptions): Promise<AdminListener> {

@@ -2,12 +2,14 @@ import type { Logger } from '../log.js';
 import { fingerprint } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { reject } from '../reasons.js';
-import { headerValues, requestPath, type CheckRequest } from '../token/request.js';
+import { headerValues, requestPath, type CheckRequest } from '../envoy/check-request.js';
 import { cacheEnabled, TokenCache } from './cache.js';
+import { createCheckMetrics } from './check-metrics.js';
 import { decide, type Decision } from './decide.js';
 import { DenyLog } from './deny-log.js';
-import type { Policy } from './providers.js';
-import { createResponder, type CheckResponse, type Responder } from './response.js';
+import type { Policy } from './policy.js';
+import type { CheckResponse } from '../envoy/check-response.js';
+import { createResponder, type Responder } from './response.js';
 
 export interface AuthorizerOptions {
   readonly metrics?: Metrics;
@@ -56,30 +58,10 @@ const UNDECODABLE_DENY: Decision = {
 export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {}): Authorizer {
   const { metrics, logger } = options;
   const now = options.now ?? Date.now;
-  // Labelled children resolved once: the hot path then skips prom-client's label hashing.
-  const hot = metrics === undefined ? undefined : {
-    allow: metrics.checks.labels('allow'),
-    deny: metrics.checks.labels('deny'),
-    allowDuration: metrics.checkDuration.labels('allow'),
-    denyDuration: metrics.checkDuration.labels('deny'),
-    hit: metrics.cacheLookups.labels('hit'),
-    miss: metrics.cacheLookups.labels('miss'),
-  };
-  const rejectionChildren = new Map<string, { inc(): void }>();
-  const rejectionCounter = (reason: string, provider: string) => {
-    const key = `${reason}\0${provider}`;
-    let child = rejectionChildren.get(key);
-    if (child === undefined && metrics !== undefined) {
-      child = metrics.rejections.labels(reason, provider);
-      // Provider names come from the config, reasons from the table: this stays small.
-      rejectionChildren.set(key, child);
-    }
-    return child ?? { inc: () => undefined };
-  };
-  const cacheStats = hot === undefined ? {} : { onLookup: (hit: boolean) => (hit ? hot.hit : hot.miss).inc() };
+  const counts = createCheckMetrics(metrics);
   const generation = (policy: Policy): Generation => {
     const limits = policy.config.cache;
-    return { policy, responder: createResponder(policy.config), cache: cacheEnabled(limits) ? new TokenCache(limits, cacheStats) : undefined };
+    return { policy, responder: createResponder(policy.config), cache: cacheEnabled(limits) ? new TokenCache(limits, counts.cacheStats) : undefined };
   };
   let current = generation(initial);
   // Its window follows the wall clock, not the check clock (which tests may freeze).
@@ -88,12 +70,9 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
   function answer(request: CheckRequest, decision: Decision, gen: Generation, started: bigint): CheckResponse {
     const { responder } = gen;
     let response: CheckResponse;
-    let outcome: 'allow' | 'deny';
     if (decision.kind === 'deny') {
-      outcome = 'deny';
       const { rejection, found } = decision;
       response = responder.deny(rejection, decision.tokenPresent);
-      if (hot !== undefined) rejectionCounter(rejection.reason, rejection.provider).inc();
       if (logger !== undefined && denyLog?.admit(rejection.reason) === true) {
         const http = request.attributes?.request?.http;
         logger.info(
@@ -108,8 +87,8 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
           'check denied',
         );
       }
+      counts.denied(rejection.reason, rejection.provider, started);
     } else {
-      outcome = 'allow';
       if (decision.kind === 'anonymous') response = responder.anonymous();
       else if (isTokenPage(request, gen.policy)) response = responder.tokenPage(decision.identity, decision.found);
       else response = responder.allow(decision.identity, decision.found);
@@ -121,16 +100,7 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
           'check allowed',
         );
       }
-    }
-    if (hot !== undefined) {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (outcome === 'allow') {
-        hot.allow.inc();
-        hot.allowDuration.observe(seconds);
-      } else {
-        hot.deny.inc();
-        hot.denyDuration.observe(seconds);
-      }
+      counts.allowed(started);
     }
     return response;
   }

@@ -1,3 +1,4 @@
+import { isSafeHeaderValue } from '../util/strings.js';
 /**
  * Claim values for `response.claim-headers`: a dotted path into the claims (a literal
  * top-level name with dots wins), strings as they are, numbers and booleans as text, arrays
@@ -14,10 +15,8 @@ export function claimHeaderValue(claims: Readonly<Record<string, unknown>>, path
     }
   }
   const text = toText(value);
-  return text === undefined || UNSAFE.test(text) ? undefined : text;
+  return text === undefined || !isSafeHeaderValue(text) ? undefined : text;
 }
-
-const UNSAFE = /[\0\r\n]/;
 
 function toText(value: unknown): string | undefined {
   switch (typeof value) {

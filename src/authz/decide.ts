@@ -1,14 +1,14 @@
 import type { VerificationKey } from '../keys/types.js';
 import { Rejection, reject } from '../reasons.js';
-import { javaTrim } from '../identity/java-template.js';
+import { isSafeHeaderValue, javaTrim } from '../util/strings.js';
 import { extractToken, type FoundToken } from '../token/extract.js';
 import { parseToken, type ParsedToken } from '../token/parse.js';
-import type { CheckRequest, HttpRequestAttributes } from '../token/request.js';
+import type { CheckRequest, HttpRequestAttributes } from '../envoy/check-request.js';
 import { verifySignature } from '../token/signature.js';
 import { checkClaims } from '../token/claims.js';
 import type { TokenCache } from './cache.js';
 import type { Identity } from './identity.js';
-import type { Policy, Provider } from './providers.js';
+import type { Policy, Provider } from './policy.js';
 
 export type { Identity } from './identity.js';
 
@@ -19,7 +19,6 @@ export type Decision =
   /** `tokenPresent` is true also when a source held several tokens (no single `found`). */
   | { readonly kind: 'deny'; readonly rejection: Rejection; readonly found: FoundToken | undefined; readonly tokenPresent: boolean };
 
-const UNSAFE_HEADER_VALUE = /[\0\r\n]/;
 const EMPTY_HTTP: HttpRequestAttributes = {};
 const ANONYMOUS: Decision = { kind: 'anonymous' };
 const MISSING: Decision = { kind: 'deny', rejection: reject('missing_token', 'no token in the request'), found: undefined, tokenPresent: false };
@@ -162,6 +161,6 @@ export function identify(provider: Provider, parsed: ParsedToken, key: Verificat
   const user = provider.mapper.map(principal);
   if (user instanceof Rejection) return user.withProvider(provider.name);
   // The user travels in a header: refuse what no header can carry.
-  if (UNSAFE_HEADER_VALUE.test(user)) return reject('user_mapping_failed', 'the mapped user contains control characters', provider.name);
+  if (!isSafeHeaderValue(user)) return reject('user_mapping_failed', 'the mapped user contains control characters', provider.name);
   return { provider, principal, user, claims: parsed.payload, key };
 }

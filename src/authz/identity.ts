@@ -1,5 +1,5 @@
 import type { VerificationKey } from '../keys/types.js';
-import type { Provider } from './providers.js';
+import type { Provider } from './policy.js';
 
 /** Who the verified token says the caller is. */
 export interface Identity {

@@ -4,28 +4,8 @@ import { REASONS, type Rejection } from '../reasons.js';
 import type { FoundToken } from '../token/extract.js';
 import { claimHeaderValue } from './claim-headers.js';
 import type { Identity } from './identity.js';
-import { setHeader, type HeaderValueOption } from './headers.js';
+import { setHeader, type CheckResponse, type HeaderValueOption, type Struct, type StructValue } from '../envoy/check-response.js';
 import { renderTokenPage, TOKEN_PAGE_HEADERS } from './token-page.js';
-
-/** CheckResponse as proto-loader encodes it (`keepCase: true`). */
-// protobufjs ships google.protobuf.Struct with camelCase field names, whatever keepCase says.
-type StructValue = { readonly stringValue: string };
-export interface Struct { readonly fields: Readonly<Record<string, StructValue>> }
-export interface CheckResponse {
-  readonly status: { readonly code: number; readonly message?: string };
-  readonly ok_response?: {
-    readonly headers: readonly HeaderValueOption[];
-    readonly headers_to_remove: readonly string[];
-    readonly query_parameters_to_remove: readonly string[];
-  };
-  readonly denied_response?: {
-    readonly status: { readonly code: number };
-    readonly headers: readonly HeaderValueOption[];
-    readonly body: string;
-  };
-  readonly dynamic_metadata?: Struct;
-}
-
 
 const OK_STATUS = Object.freeze({ code: 0 });
 // Envoy only uses denied_response when status.code is non-zero; 7 = PERMISSION_DENIED.

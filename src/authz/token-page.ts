@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { setHeader, type HeaderValueOption } from './headers.js';
+import { setHeader, type HeaderValueOption } from '../envoy/check-response.js';
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Rejection } from '../reasons.js';
-import { buildPolicy, closePolicy, startPolicy } from '../authz/providers.js';
+import { closePolicy, startPolicy } from '../authz/key-lifecycle.js';
+import { buildPolicy } from '../authz/policy.js';
 import { decide } from '../authz/decide.js';
 import { configToYaml, loadConfigFile } from '../config/load.js';
 import type { TokenSource } from '../config/types.js';

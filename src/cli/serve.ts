@@ -5,7 +5,7 @@ import type { Config } from '../config/types.js';
 import { createStaticKeySource } from '../keys/static-source.js';
 import { createLogger, type Logger } from '../log.js';
 import { joinCluster, runPrimary, workerCount } from '../cluster.js';
-import { startService, type RunningService } from '../service.js';
+import { startService, type RunningService } from '../service/start.js';
 import type { CliArgs } from './args.js';
 
 export const DEMO_ISSUER = 'https://demo.jwt-ext-authz.invalid/';

@@ -5,7 +5,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { JWS_ALGORITHMS } from '../keys/algorithms.js';
+import { JWS_ALGORITHMS } from '../util/jws.js';
 import { parseDuration } from './duration.js';
 import { type Ctx, type Raw, type RawMap, at, joinPath, plainToRaw, problem, warning } from './raw.js';
 import { CHILDREN, type KeySpec, SCHEMA, suggest } from './schema.js';

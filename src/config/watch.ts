@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { FolderWatcher } from '../fs/folder-watcher.js';
+import { FolderWatcher } from '../util/folder-watcher.js';
 import type { Config } from './types.js';
 
 const DEBOUNCE_MS = 100;

@@ -1,7 +1,7 @@
 import type { sendUnaryData, Server, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Authorizer } from '../authz/authorizer.js';
-import type { CheckResponse } from '../authz/response.js';
-import type { CheckRequest } from '../token/request.js';
+import type { CheckResponse } from '../envoy/check-response.js';
+import type { CheckRequest } from '../envoy/check-request.js';
 import { fastAuthorizationServiceDefinition } from './codec.js';
 
 /** Only if failing closed itself failed: still an answer, never a gRPC error. */

@@ -1,22 +1,8 @@
 import { Client, credentials, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
+import type { DecodedCheckResponse } from '../envoy/check-response.js';
 import { authorizationServiceDefinition, CHECK_PATH } from './proto.js';
 
-/** A decoded CheckResponse as proto-loader gives it (enums as names, snake_case fields). */
-export type DecodedCheckResponse = Record<string, unknown> & {
-  status?: { code?: number; message?: string };
-  ok_response?: {
-    headers?: { header?: { key?: string; value?: string }; append?: { value?: boolean }; append_action?: number }[];
-    headers_to_remove?: string[];
-    query_parameters_to_remove?: string[];
-  };
-  denied_response?: {
-    status?: { code?: string | number };
-    headers?: { header?: { key?: string; value?: string }; append?: { value?: boolean }; append_action?: number }[];
-    body?: string;
-  };
-  dynamic_metadata?: { fields?: Record<string, { stringValue?: string }> };
-  http_response?: string;
-};
+export type { DecodedCheckResponse } from '../envoy/check-response.js';
 
 export interface CheckClient {
   check(request: object, deadlineMs?: number): Promise<DecodedCheckResponse>;

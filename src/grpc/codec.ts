@@ -1,6 +1,6 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import type { CheckResponse } from '../authz/response.js';
-import { UNDECODABLE, type CheckRequest } from '../token/request.js';
+import type { CheckResponse } from '../envoy/check-response.js';
+import { UNDECODABLE, type CheckRequest } from '../envoy/check-request.js';
 import { authorizationServiceDefinition } from './proto.js';
 import { decodeCheckRequest } from './request-decoder.js';
 import { encodeCheckResponse } from './response-encoder.js';

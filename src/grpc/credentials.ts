@@ -1,3 +1,4 @@
+import { hostPart } from '../util/host-port.js';
 import { experimental, ServerCredentials } from '@grpc/grpc-js';
 import type { TlsConfig } from '../config/types.js';
 
@@ -52,6 +53,5 @@ const LOOPBACK = /^(127\.|localhost$|\[::1\]$|::1$)/;
 /** True for a TCP listen address that other machines can reach. */
 export function isExposed(listen: string): boolean {
   if (listen.startsWith('unix:')) return false;
-  const host = listen.slice(0, listen.lastIndexOf(':'));
-  return !LOOPBACK.test(host);
+  return !LOOPBACK.test(hostPart(listen));
 }

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import type { CheckRequest, CheckRequestAttributes, HeaderValue, HttpRequestAttributes } from '../token/request.js';
+import type { CheckRequest, CheckRequestAttributes, HeaderValue, HttpRequestAttributes } from '../envoy/check-request.js';
 
 /**
  * CheckRequest bytes → the fields the check reads, and nothing else: attributes.request.http

@@ -1,5 +1,5 @@
-import type { CheckResponse, Struct } from '../authz/response.js';
-import type { HeaderValueOption } from '../authz/headers.js';
+import type { CheckResponse, Struct } from '../envoy/check-response.js';
+import type { HeaderValueOption } from '../envoy/check-response.js';
 
 /**
  * CheckResponse → protobuf bytes for the answers the responder builds, in one pass over a

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { hostPart } from '../util/host-port.js';
 import { AUTHORIZATION_SERVICE } from './proto.js';
 
 /** What gets mounted on the gRPC listener. */
@@ -62,7 +63,7 @@ export async function startGrpcListener(
   });
   // Envoy in the same pod runs as another user of the same group.
   if (socketPath !== undefined) chmodSync(socketPath, 0o660);
-  const address = listen.startsWith('unix:') ? listen : `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
+  const address = listen.startsWith('unix:') ? listen : `${hostPart(listen)}:${port}`;
 
   return {
     address,

@@ -99,11 +99,3 @@ const isPair = (s: string, i: number): boolean => {
   return hi >= 0xd800 && hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff;
 };
 
-/** Java `String.trim()`: strips every char <= U+0020 at both ends, and nothing else (not NBSP). */
-export function javaTrim(s: string): string {
-  let start = 0;
-  let end = s.length;
-  while (start < end && s.charCodeAt(start) <= 0x20) start++;
-  while (end > start && s.charCodeAt(end - 1) <= 0x20) end--;
-  return start === 0 && end === s.length ? s : s.slice(start, end);
-}

@@ -3,12 +3,14 @@
  * whole principal wins. Everything that could fail in Java at request time (bad regex, bad
  * replacement template) is found here, at load time, and reported as a ConfigError.
  */
+import { isObject } from '../util/strings.js';
 import { readFileSync } from 'node:fs';
 import type { UserMappingConfig } from '../config/types.js';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { reject, type Rejection } from '../reasons.js';
 import { compileJavaRegex } from './java-regex.js';
-import { compileJavaTemplate, javaReplaceAll, javaTrim, type TemplatePart } from './java-template.js';
+import { compileJavaTemplate, javaReplaceAll, type TemplatePart } from './java-template.js';
+import { javaTrim } from '../util/strings.js';
 
 export const USER_CASES = ['keep', 'lower', 'upper'] as const;
 export type UserCase = (typeof USER_CASES)[number];
@@ -105,7 +107,6 @@ const errnoText = (e: unknown): string => {
   return code ?? (e instanceof Error ? e.message : String(e));
 };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parses a Trino rules file (`UserMapping$UserMappingRules`): strict keys and types. */
 function readRuleFile(

@@ -4,7 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { reject } from '../reasons.js';
 import { algorithmsForKey, describeKey } from './algorithms.js';
-import { FolderWatcher } from '../fs/folder-watcher.js';
+import { FolderWatcher } from '../util/folder-watcher.js';
 import { parseKeyFile, readKeyFile } from './key-file.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
 

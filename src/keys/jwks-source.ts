@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import type { JwksConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { readError } from '../util/errno.js';
 import { reject } from '../reasons.js';
 import { JWS_ALGORITHMS } from './algorithms.js';
 import { MAX_KID_LENGTH, decodeJwksInSlices, parseJwksBody } from './jwks-decode.js';
@@ -76,7 +77,7 @@ function trustedContext(caFile: string): SecureContext {
   try {
     pem = readFileSync(caFile, 'utf8');
   } catch (e: unknown) {
-    fail(`cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'unknown error'})`);
+    fail(readError(e));
   }
   const own = pemCertificates(pem);
   if (own.length === 0) fail('contains no PEM certificate');

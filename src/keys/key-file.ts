@@ -1,5 +1,6 @@
 import { createPublicKey, createSecretKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { errnoCode, readError } from '../util/errno.js';
 import { algorithmsForKey, MIN_HMAC_BYTES, MIN_RSA_BITS } from './algorithms.js';
 import { unsoundKey } from './soundness.js';
 
@@ -150,12 +151,7 @@ export function parseKeyFile(content: Buffer): ParsedKey {
 /** Key files are small; the cap keeps a wrong path (a log, a device) from eating memory. */
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
-export const errnoCode = (e: unknown): string => (e as NodeJS.ErrnoException | undefined)?.code ?? 'unknown error';
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
-const IO_MESSAGES: Readonly<Record<string, string>> = {
-  ENOENT: 'file not found', ENOTDIR: 'a part of the path is not a folder', ENAMETOOLONG: 'file name too long',
-  EACCES: 'permission denied', EPERM: 'permission denied',
-};
 
 /**
  * Reads one key file, at most MAX_KEY_FILE_BYTES; O_NONBLOCK so a FIFO at the path cannot hang
@@ -166,8 +162,7 @@ export function readKeyFile(path: string): { content: Buffer } | { error: string
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e: unknown) {
-    const code = errnoCode(e);
-    return { error: IO_MESSAGES[code] ?? `cannot read the file (${code})`, missing: MISSING.has(code) };
+    return { error: readError(e), missing: MISSING.has(errnoCode(e)) };
   }
   try {
     if (!fstatSync(fd).isFile()) return { error: 'not a regular file', missing: false };

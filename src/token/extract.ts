@@ -1,7 +1,7 @@
 import type { TokenSource } from '../config/types.js';
-import { javaTrim } from '../identity/java-template.js';
+import { javaTrim } from '../util/strings.js';
 import { reject, type Rejection } from '../reasons.js';
-import { headerValues, requestPath, type HttpRequestAttributes } from './request.js';
+import { headerValues, requestPath, type HttpRequestAttributes } from '../envoy/check-request.js';
 
 /** Where the token was found, so `forward-original: false` can remove exactly that carrier. */
 export interface FoundToken {

@@ -1,4 +1,4 @@
-import { isJwsAlgorithm, type JwsAlgorithm } from '../keys/algorithms.js';
+import { isJwsAlgorithm, type JwsAlgorithm } from '../util/jws.js';
 import { reject, type Rejection } from '../reasons.js';
 
 /** A compact JWS split and decoded, not yet verified. */

@@ -1,5 +1,5 @@
 import { constants, createHmac, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
-import type { JwsAlgorithm } from '../keys/algorithms.js';
+import type { JwsAlgorithm } from '../util/jws.js';
 import type { VerificationKey } from '../keys/types.js';
 import { reject, type Rejection } from '../reasons.js';
 import type { ParsedToken } from './parse.js';

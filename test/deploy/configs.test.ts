@@ -10,7 +10,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { createCheckClient } from '../../src/grpc/client.js';
 import { createLogger } from '../../src/log.js';
-import { startService } from '../../src/service.js';
+import { startService } from '../../src/service/start.js';
 import { assertAllow, assertDeny } from '../helpers/assertions.js';
 import { startHttpsServer, type TestServer } from '../helpers/https-server.js';
 import { nowSeconds, sign, spkiPem } from '../helpers/keys.js';

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { loadConfigFile } from '../../src/config/load.js';
 import { createCheckClient, type CheckClient } from '../../src/grpc/client.js';
 import { createLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
+import { startService, type RunningService } from '../../src/service/start.js';
 
 export const tempDir = (prefix = 'jwt-ext-authz-test-'): string => mkdtempSync(join(tmpdir(), prefix));
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileJavaTemplate, javaReplaceAll, javaTrim, type TemplatePart } from '../../src/identity/java-template.js';
+import { compileJavaTemplate, javaReplaceAll, type TemplatePart } from '../../src/identity/java-template.js';
+import { javaTrim } from '../../src/util/strings.js';
 
 const NONE: ReadonlyMap<string, number> = new Map();
 

@@ -1,14 +1,17 @@
-import type { ReadinessReport } from './admin/http.js';
-import { policyReady, type Policy, type PolicyHooks } from './authz/providers.js';
-import type { Config } from './config/types.js';
-import type { Logger } from './log.js';
-import type { Metrics } from './metrics/metrics.js';
+import type { Policy, PolicyHooks } from '../authz/policy.js';
+import { isKeyTemplate } from '../keys/file-source.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 
-/** Key-load metrics and logs for every provider (SPEC §7). */
-export function policyHooks(metrics: Metrics, logger: Logger): PolicyHooks {
+/**
+ * Key-load metrics and logs for every provider (SPEC §7). `onFetched` runs after every JWKS
+ * fetch, when a provider may have become ready: health is pushed from there, not polled.
+ */
+export function policyHooks(metrics: Metrics, logger: Logger, onFetched: () => void = () => undefined): PolicyHooks {
   return {
     jwks: (provider) => ({
       onFetch(e) {
+        onFetched();
         metrics.keyFetches.inc({ provider, result: e.ok ? 'success' : 'failure', trigger: e.trigger });
         metrics.keyFetchDuration.observe({ provider }, e.durationSeconds);
         if (e.ok) {
@@ -33,25 +36,16 @@ export function policyHooks(metrics: Metrics, logger: Logger): PolicyHooks {
   };
 }
 
-/** /readyz detail: one entry per provider. */
-export function readinessOf(policy: Policy): ReadinessReport {
-  const providers: Record<string, unknown> = {};
+/** Metrics and warnings for the providers of a new service: file keys count as fetched at start. */
+export function seedKeyMetrics(policy: Policy, metrics: Metrics, logger: Logger): void {
   for (const p of policy.providers) {
-    const j = p.jwks;
-    providers[p.name] =
-      j === undefined
-        ? { ready: true, source: 'file' }
-        : { ready: j.ready, stale: j.stale, source: 'jwks', lastSuccess: j.lastSuccessAt === undefined ? null : new Date(j.lastSuccessAt).toISOString() };
+    if (p.jwks === undefined) {
+      metrics.keyFetches.inc({ provider: p.name, result: 'success', trigger: 'startup' });
+      metrics.keyFetchLastSuccess.set({ provider: p.name }, Date.now() / 1000);
+      // A static key file is one key; a ${KID} template loads keys on demand.
+      if (!isKeyTemplate(p.config.keyFile)) metrics.keysLoaded.set({ provider: p.name }, 1);
+    } else if (p.config.keyFile.startsWith('http://')) {
+      logger.warn({ provider: p.name }, 'JWKS is fetched over plain http://; use https:// in production');
+    }
   }
-  return { ready: policyReady(policy), providers };
-}
-
-/** Settings a running process cannot change: listeners and process count. */
-export function restartOnlyChanges(old: Config, next: Config): string[] {
-  const out: string[] = [];
-  if (old.listen !== next.listen) out.push('listen');
-  if (old.adminListen !== next.adminListen) out.push('admin-listen');
-  if (old.workers !== next.workers) out.push('workers');
-  if (JSON.stringify(old.tls) !== JSON.stringify(next.tls)) out.push('tls');
-  return out;
 }

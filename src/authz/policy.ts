@@ -115,19 +115,3 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
     generation: ++generations,
   };
 }
-
-/** Starts JWKS fetches (except of sources already running); resolves when every first fetch has finished. */
-export async function startPolicy(policy: Policy, running: ReadonlySet<KeySource> = new Set()): Promise<void> {
-  await Promise.all(policy.providers.map((p) => (running.has(p.keys) ? undefined : p.jwks?.start())));
-}
-
-/** Stops watchers and timers, except of the sources a newer policy still uses. */
-export function closePolicy(policy: Policy, keep: ReadonlySet<KeySource> = new Set()): void {
-  for (const p of policy.providers) if (!keep.has(p.keys)) p.keys.close();
-}
-
-/** Identity of a key source across reloads: same provider, same key-file, same JWKS settings. */
-export const keySourceId = (pc: ProviderConfig): string => JSON.stringify([pc.name, pc.keyFile, pc.jwks]);
-
-/** Ready when every provider has a usable key set (file keys always do). */
-export const policyReady = (policy: Policy): boolean => policy.providers.every((p) => p.keys.ready);

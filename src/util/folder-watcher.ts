@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { errnoCode } from '../keys/key-file.js';
+import { errnoCode } from './errno.js';
 
 /** fs.watch on whole folders (editors and kubelet replace files rather than write them). */
 export class FolderWatcher {

@@ -1,18 +1,20 @@
-import { startAdminListener, type AdminListener } from './admin/http.js';
-import { createAuthorizer, type Authorizer } from './authz/authorizer.js';
-import { buildPolicy, closePolicy, keySourceId, policyReady, startPolicy, type Policy, type PolicyHooks } from './authz/providers.js';
-import type { Config } from './config/types.js';
-import { configFiles, watchConfigFiles, type ConfigWatcher } from './config/watch.js';
-import { ConfigError } from './errors.js';
-import { AuthorizationService } from './grpc/authorization-service.js';
-import { isExposed, serverCredentials } from './grpc/credentials.js';
-import { startGrpcListener, type GrpcListener } from './grpc/server.js';
-import { isKeyTemplate } from './keys/file-source.js';
-import type { KeySource } from './keys/types.js';
-import type { Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { policyHooks, readinessOf, restartOnlyChanges } from './service-support.js';
-import type { ReadinessReport } from './admin/http.js';
+import { startAdminListener, type AdminListener } from '../admin/http.js';
+import { createAuthorizer, type Authorizer } from '../authz/authorizer.js';
+import { closePolicy, keySourceId, policyReady, startPolicy } from '../authz/key-lifecycle.js';
+import { buildPolicy, type Policy, type PolicyHooks } from '../authz/policy.js';
+import type { Config } from '../config/types.js';
+import { configFiles, watchConfigFiles, type ConfigWatcher } from '../config/watch.js';
+import { ConfigError } from '../errors.js';
+import { AuthorizationService } from '../grpc/authorization-service.js';
+import { isExposed, serverCredentials } from '../grpc/credentials.js';
+import { startGrpcListener, type GrpcListener } from '../grpc/server.js';
+import type { KeySource } from '../keys/types.js';
+import type { Logger } from '../log.js';
+import { createMetrics, type Metrics } from '../metrics/metrics.js';
+import { policyHooks, seedKeyMetrics } from './key-events.js';
+import { readinessOf } from './readiness.js';
+import { restartOnlyChanges } from './reload.js';
+import type { ReadinessReport } from '../admin/http.js';
 
 export interface RunningService {
   readonly grpcAddress: string;
@@ -47,18 +49,10 @@ const RETIRE_AFTER_MS = 10_000;
 export async function startService(config: Config, options: ServiceOptions): Promise<RunningService> {
   const { logger } = options;
   const metrics = createMetrics();
-  const hooks = policyHooks(metrics, logger);
+  // Readiness only changes when a key set lands, on reload and on stop: each pushes health.
+  const hooks = policyHooks(metrics, logger, () => refreshHealth());
   const policy = buildPolicy(config, { ...hooks, ...(options.keySource ? { keySource: options.keySource } : {}) });
-  for (const p of policy.providers) {
-    if (p.jwks === undefined) {
-      metrics.keyFetches.inc({ provider: p.name, result: 'success', trigger: 'startup' });
-      metrics.keyFetchLastSuccess.set({ provider: p.name }, Date.now() / 1000);
-      // A static key file is one key; a ${KID} template loads keys on demand.
-      if (!isKeyTemplate(p.config.keyFile)) metrics.keysLoaded.set({ provider: p.name }, 1);
-    } else if (p.config.keyFile.startsWith('http://')) {
-      logger.warn({ provider: p.name }, 'JWKS is fetched over plain http://; use https:// in production');
-    }
-  }
+  seedKeyMetrics(policy, metrics, logger);
   if (config.tls === undefined && isExposed(config.listen)) {
     logger.warn({ listen: config.listen }, 'plaintext gRPC listener on a non-loopback address; set tls or listen on 127.0.0.1');
   }
@@ -90,9 +84,6 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     refreshHealth();
     logger.info({ ready: ready(), ms: Date.now() - started }, ready() ? 'ready' : 'not ready: some providers have no key set yet');
   });
-  // JWKS providers may become ready (or stale) later; keep gRPC health in step.
-  const healthTimer = setInterval(refreshHealth, 250);
-  healthTimer.unref();
   refreshHealth();
   logger.info({ grpc: grpc.address, admin: admin?.address ?? 'off', providers: policy.providers.map((p) => p.name) }, 'listening');
 
@@ -154,7 +145,6 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     reload,
     async stop(graceMs = 9000) {
       draining = true;
-      clearInterval(healthTimer);
       watcher?.close();
       grpc?.setServing(false);
       await grpc?.shutdown(graceMs);
