@@ -1,0 +1,298 @@
+/**
+ * The scenarios of SPEC §10 (`--only` ids in brackets): time to ready [ready]; the throughput
+ * cases, each on a fresh server and run in rounds [empty, floor, warm-1, warm-rr, cold, bad-sig,
+ * unknown-kid]; memory after many checks over many tokens [rss]. Each gives table rows or checks
+ * for lib/report.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import type { JsonWebKey } from 'node:crypto';
+import { join } from 'node:path';
+import { measureH2load, measureNode, type Measurement } from './drivers.js';
+import type { JwksServer } from './jwks-server.js';
+import { memory } from './proc.js';
+import { aggregate, decisionsText, fmtInt, fmtMs, fmtPct, median, type Case, type Check, type Row } from './report.js';
+import { frameFor } from './requests.js';
+import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startService, stopServer, type Server } from './servers.js';
+import { SERVER_CORE, TMP, log, type ScenarioId, type Settings } from './settings.js';
+import { badSignature, benchTokens, unknownKidTokens } from './tokens.js';
+
+/** The tokens every scenario draws from, and the files the Node driver reads them from. */
+export interface Inputs {
+  readonly publicJwk: JsonWebKey;
+  /** Every distinct valid token, one per line. */
+  readonly tokensFile: string;
+  readonly warmToken: string;
+  /** The warm token alone. */
+  readonly singleFile: string;
+  /** The warm token with its signature altered. */
+  readonly bad: string;
+  readonly badFile: string;
+  /** How many unknown-kid tokens `unknownFile` holds. */
+  readonly unknownCount: number;
+  readonly unknownFile: string;
+}
+
+/** What the scenarios run against. */
+export interface Bench {
+  readonly s: Settings;
+  readonly want: (id: ScenarioId) => boolean;
+  readonly jwks: JwksServer;
+  readonly inputs: Inputs;
+}
+
+/** Signs (or reuses) the tokens, on every core: call before the bench pins itself. */
+export async function prepareInputs(s: Settings, want: (id: ScenarioId) => boolean): Promise<Inputs> {
+  const needDistinct = want('cold') || want('rss') || want('unknown-kid') ? s.distinct : 0;
+  const set = await benchTokens(Math.max(needDistinct, s.roundRobin, 1), join(TMP, 'tokens'), log);
+  if (set.reused) log(`reusing ${set.tokens.length} cached tokens from bench/results/tmp/tokens`);
+  const tokensFile = join(TMP, 'tokens', 'tokens.txt');
+  const warmToken = set.tokens[0] ?? '';
+  const singleFile = join(TMP, 'token-1.txt');
+  writeFileSync(singleFile, warmToken);
+  const bad = badSignature(warmToken);
+  const badFile = join(TMP, 'token-bad.txt');
+  writeFileSync(badFile, bad);
+  const unknown = unknownKidTokens(set.tokens, Math.max(1, Math.min(s.distinct, set.tokens.length)));
+  const unknownFile = join(TMP, 'tokens-unknown-kid.txt');
+  writeFileSync(unknownFile, unknown.join('\n'));
+  return { publicJwk: set.publicJwk, tokensFile, warmToken, singleFile, bad, badFile, unknownCount: unknown.length, unknownFile };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fresh servers around one measurement
+
+async function around(srv: Server, fn: (srv: Server) => Promise<Measurement>): Promise<Measurement> {
+  let m: Measurement | undefined;
+  try {
+    m = await fn(srv);
+    return m;
+  } finally {
+    await stopServer(srv, m);
+  }
+}
+
+const onService = (b: Bench, name: string, cache: number | undefined, fn: (srv: Server) => Promise<Measurement>) => async (): Promise<Measurement> =>
+  around(await startService(name, serviceYaml(b.jwks.url, b.s, cache), b.s), fn);
+
+const onEmpty = (b: Bench, name: string, fn: (srv: Server) => Promise<Measurement>, mode: 'none' | 'rs256' = 'none') => async (): Promise<Measurement> =>
+  around(await startEmpty(name, b.s, mode), fn);
+
+// ---------------------------------------------------------------------------------------------
+// ready
+
+/** Median wall time of `taskset -c CORE node -e 0`: what node start-up alone costs on this machine. */
+function bareNodeStartMs(runs: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    spawnSync('taskset', ['-c', String(SERVER_CORE), process.execPath, '-e', '0']);
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+/** Time from spawn to the "ready" log line, loopback JWKS. */
+export async function timeToReady(b: Bench): Promise<Check> {
+  const { s } = b;
+  const yaml = serviceYaml(b.jwks.url, s, undefined);
+  log('ready: time from spawn to the "ready" log line, loopback JWKS');
+  const listening: number[] = [];
+  const ready: number[] = [];
+  // One untimed start first: it also warms the file cache, which a node that pulled the image has warm too.
+  const first = await startService('ready', yaml, s);
+  const coldMs = Number(first.ready['time']) - first.spawnedAt;
+  await stopServer(first);
+  for (let i = 0; i < s.readyRuns; i++) {
+    const srv = await startService('ready', yaml, s);
+    listening.push(Number(srv.listening['time']) - srv.spawnedAt);
+    ready.push(Number(srv.ready['time']) - srv.spawnedAt);
+    await stopServer(srv);
+  }
+  const bare = bareNodeStartMs(s.readyRuns);
+  log(`  ready after ${ready.join(', ')} ms (listening after ${listening.join(', ')} ms; untimed first start ${coldMs} ms; node -e 0 takes ${bare.toFixed(0)} ms)`);
+  const max = Math.max(...ready);
+  return {
+    what: `time to ready (spawn → "ready" log line, loopback JWKS, ${s.readyRuns} start-ups)`,
+    measured: `median ${median(ready)} ms, max ${max} ms (all: ${ready.join(', ')}; "listening" after median ${median(listening)} ms; bare \`node -e 0\` ${bare.toFixed(0)} ms; first start, not counted: ${coldMs} ms)`,
+    target: '≤ 500 ms',
+    pass: max <= 500,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throughput cases
+
+interface FetchRun {
+  readonly label: string;
+  readonly fetches: number;
+  readonly allowed: number;
+  readonly spanMs: number;
+  readonly requests: number;
+}
+
+export interface Throughput {
+  /** In the order they run in every round; the baselines first. */
+  readonly cases: readonly Case[];
+  /** The JWKS-fetch checks of the unknown-kid floods, once the rounds are over. */
+  fetchChecks(): Check[];
+}
+
+/** The throughput cases `--only` selects: empty, floor, warm-1, warm-rr, cold, bad-sig, unknown-kid. */
+export function throughputCases(b: Bench): Throughput {
+  const { s, want, jwks } = b;
+  const { warmToken, singleFile, tokensFile, bad, badFile, unknownCount, unknownFile } = b.inputs;
+  const cases: Case[] = [];
+  const warmBody = frameFor(warmToken, 0);
+  const warmTarget = { minRps: 0.9, maxP99: 1.2 };
+  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor'] as const).some(want);
+  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor');
+  if (needBaseline && h2Scenarios) {
+    cases.push({ key: 'empty-h2load', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'h2load', baseline: true, expect: '0', run: onEmpty(b, 'empty-h2load', (srv) => measureH2load(srv, warmBody, s)) });
+  }
+  if (needBaseline) {
+    cases.push({ key: 'empty-node', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'node', baseline: true, expect: '0', run: onEmpty(b, 'empty-node', (srv) => measureNode(srv, singleFile, s)) });
+  }
+  if (want('floor')) {
+    // Not the service: the empty handler plus one RS256 verify per call. What any grpc-js service
+    // that checks one RSA-2048 signature per request can reach here; the cold and bad-signature
+    // targets are read against it.
+    const scenario = 'floor: empty handler + one RS256 verify per call';
+    cases.push({ key: 'floor-h2load', scenario, driver: 'h2load', baseline: false, expect: '0', run: onEmpty(b, 'floor-h2load', (srv) => measureH2load(srv, warmBody, s), 'rs256') });
+    cases.push({ key: 'floor-node', scenario, driver: 'node', baseline: false, expect: '0', run: onEmpty(b, 'floor-node', (srv) => measureNode(srv, singleFile, s), 'rs256') });
+  }
+  if (want('warm-1')) {
+    cases.push({ key: 'warm-1-h2load', scenario: 'warm, 1 token (cache on)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget, run: onService(b, 'warm-1-h2load', undefined, (srv) => measureH2load(srv, warmBody, s)) });
+    cases.push({ key: 'warm-1-node', scenario: 'warm, 1 token (cache on)', driver: 'node', baseline: false, expect: '0', target: warmTarget, run: onService(b, 'warm-1-node', undefined, (srv) => measureNode(srv, singleFile, s)) });
+  }
+  if (want('warm-rr')) {
+    cases.push({
+      key: 'warm-rr-node', scenario: `warm, ${fmtInt(s.roundRobin)} tokens round robin (cache on)`, driver: 'node', baseline: false, expect: '0', target: warmTarget,
+      run: onService(b, 'warm-rr-node', undefined, (srv) => measureNode(srv, tokensFile, s, { tokens: s.roundRobin })),
+    });
+  }
+  if (want('cold')) {
+    cases.push({
+      key: 'cold-node', scenario: `cold, ${fmtInt(s.distinct)} distinct RS256 tokens (cache off)`, driver: 'node', baseline: false, expect: '0', target: { minRps: 0.55 },
+      run: onService(b, 'cold-node', 0, (srv) => measureNode(srv, tokensFile, s, { tokens: s.distinct })),
+      note: (runs) => {
+        const most = Math.max(...runs.map((m) => m.completed));
+        return most > s.distinct
+          ? `up to ${fmtInt(most)} requests per run, so tokens came round again; with the cache off each was still verified`
+          : `at most ${fmtInt(most)} requests per run: every request carried a token the service had not seen`;
+      },
+    });
+  }
+  if (want('bad-sig')) {
+    const badBody = frameFor(bad, 0);
+    const t = { minRps: 0.55 };
+    cases.push({ key: 'bad-sig-h2load', scenario: 'bad-signature flood, 1 token', driver: 'h2load', baseline: false, expect: '16', target: t, run: onService(b, 'bad-sig-h2load', undefined, (srv) => measureH2load(srv, badBody, s)) });
+    cases.push({ key: 'bad-sig-node', scenario: 'bad-signature flood, 1 token', driver: 'node', baseline: false, expect: '16', target: t, run: onService(b, 'bad-sig-node', undefined, (srv) => measureNode(srv, badFile, s)) });
+  }
+  const fetchRuns: FetchRun[] = [];
+  if (want('unknown-kid')) {
+    const mri = s.minRefreshS * 1000;
+    const count = (label: string) => (m: Measurement): void => {
+      const spanMs = m.endedAt - m.startedAt;
+      const fetches = jwks.hitsBetween(m.startedAt, m.endedAt);
+      const allowed = Math.floor(spanMs / mri) + 1;
+      log(`    ${fetches} JWKS fetches during ${(spanMs / 1000).toFixed(1)} s of flood (allowed ${allowed})`);
+      fetchRuns.push({ label, fetches, allowed, spanMs, requests: m.completed });
+    };
+    const fixedBody = frameFor(unknownKidTokens([warmToken], 1)[0] ?? '', 0);
+    cases.push({
+      key: 'unknown-kid-h2load', scenario: 'unknown-kid flood, 1 kid', driver: 'h2load', baseline: false, expect: '16',
+      run: onService(b, 'unknown-kid-h2load', undefined, (srv) => measureH2load(srv, fixedBody, s)), after: count('one fixed unknown kid (h2load)'),
+    });
+    cases.push({
+      key: 'unknown-kid-node', scenario: `unknown-kid flood, ${fmtInt(unknownCount)} random kids`, driver: 'node', baseline: false, expect: '16',
+      run: onService(b, 'unknown-kid-node', undefined, (srv) => measureNode(srv, unknownFile, s)), after: count(`${fmtInt(unknownCount)} random kids (node)`),
+    });
+  }
+  const fetchChecks = (): Check[] =>
+    [...new Set(fetchRuns.map((f) => f.label))].map((label) => {
+      const runs = fetchRuns.filter((f) => f.label === label);
+      const perRound = runs.map((f) => `${f.fetches} in ${(f.spanMs / 1000).toFixed(1)} s (${fmtInt(f.requests)} checks)`).join('; ');
+      const allowed = Math.min(...runs.map((f) => f.allowed));
+      return {
+        what: `unknown-kid flood, ${label}: JWKS fetches during the flood`,
+        measured: runs.length > 1 ? `per round: ${perRound}` : perRound,
+        target: `≤ 1 per min-refresh-interval (${s.minRefreshS} s): ≤ ${allowed}${runs.some((f) => f.allowed !== allowed) ? '–' + String(Math.max(...runs.map((f) => f.allowed))) : ''}`,
+        pass: runs.every((f) => f.fetches <= f.allowed),
+      };
+    });
+  return { cases, fetchChecks };
+}
+
+/** `s.repeat` rounds of every case, in order; the measurements of each case by its key. */
+export async function runRounds(cases: readonly Case[], s: Settings): Promise<Map<string, Measurement[]>> {
+  const results = new Map<string, Measurement[]>();
+  for (let round = 1; round <= s.repeat && cases.length > 0; round++) {
+    log(`round ${round}/${s.repeat}`);
+    for (const c of cases) {
+      const m = await c.run();
+      const list = results.get(c.key) ?? [];
+      list.push(m);
+      results.set(c.key, list);
+      log(`  ${c.scenario} [${c.driver}]: ${fmtInt(m.rps)} req/s, p50 ${fmtMs(m.p50Us)} ms, p99 ${fmtMs(m.p99Us)} ms, server core ${fmtPct(m.serverCpu)}, load core ${fmtPct(m.loadCpu)}; ${decisionsText(m.decisions)}`);
+      c.after?.(m);
+    }
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// rss
+
+/** RSS after many checks over many tokens, and the empty handler's after the same checks. */
+export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks: Check[] }> {
+  const { s } = b;
+  const { tokensFile } = b.inputs;
+  const rows: Row[] = [];
+  const checks: Check[] = [];
+  const cacheText = s.rssCache === undefined ? 'default cache, 10 000' : `cache ${fmtInt(s.rssCache)}`;
+  log(`rss: ${s.rssChecks} checks over ${s.distinct} distinct tokens, ${cacheText}`);
+  let atReady: ReturnType<typeof memory>;
+  let atEnd: ReturnType<typeof memory>;
+  let heap: Record<string, number> = {};
+  const c: Case = {
+    key: 'rss', scenario: `churn: ${fmtInt(s.rssChecks)} checks over ${fmtInt(s.distinct)} tokens (${cacheText})`, driver: 'node', baseline: false, expect: '0',
+    run: onService(b, 'rss-node', s.rssCache, async (srv) => {
+      atReady = memory(srv.proc.pid);
+      const r = await measureNode(srv, tokensFile, s, { tokens: s.distinct, requests: s.rssChecks });
+      atEnd = memory(srv.proc.pid);
+      if (srv.admin !== undefined) heap = await scrapeMetrics(srv.admin, HEAP_METRICS);
+      return r;
+    }),
+  };
+  const m = await c.run();
+  rows.push(...aggregate([c], new Map([[c.key, [m]]])).map((r) => ({ ...r, rpsX: NaN, p99X: NaN })));
+  const end = atEnd as ReturnType<typeof memory>;
+  const start = atReady as ReturnType<typeof memory>;
+  log(`  ${fmtInt(m.rps)} req/s; RSS ${end?.rssMiB.toFixed(1) ?? '?'} MiB at the end (peak ${end?.hwmMiB.toFixed(1) ?? '?'} MiB, ${start?.rssMiB.toFixed(1) ?? '?'} MiB when ready)`);
+  log(`  the same ${fmtInt(s.rssChecks)} checks against the empty grpc-js handler, for comparison`);
+  let emptyEnd: ReturnType<typeof memory>;
+  const em = await onEmpty(b, 'rss-empty', async (srv) => {
+    const r = await measureNode(srv, tokensFile, s, { tokens: s.distinct, requests: s.rssChecks });
+    emptyEnd = memory(srv.proc.pid);
+    return r;
+  })();
+  const eEnd = emptyEnd as ReturnType<typeof memory>;
+  log(`  empty handler: ${fmtInt(em.rps)} req/s; RSS ${eEnd?.rssMiB.toFixed(1) ?? '?'} MiB at the end (peak ${eEnd?.hwmMiB.toFixed(1) ?? '?'} MiB)`);
+  const mb = (v: number | undefined): string => (v === undefined ? '?' : (v / 1e6).toFixed(1));
+  const heapText = Object.keys(heap).length === 0 ? '' : `; from /metrics just after: V8 heap used ${mb(heap['nodejs_heap_size_used_bytes'])} MB of ${mb(heap['nodejs_heap_size_total_bytes'])} MB, external ${mb(heap['nodejs_external_memory_bytes'])} MB`;
+  log(`  ${heapText.slice(2)}`);
+  checks.push({
+    what: `RSS after ${fmtInt(m.completed)} checks over ${fmtInt(s.distinct)} distinct tokens (${cacheText})`,
+    measured: end === undefined ? 'unreadable' : `VmRSS ${(end.rssMiB * 1.048576).toFixed(1)} MB (peak VmHWM ${(end.hwmMiB * 1.048576).toFixed(1)} MB; ${start === undefined ? '?' : (start.rssMiB * 1.048576).toFixed(1)} MB when ready${heapText})`,
+    target: '≤ 80 MB',
+    pass: end === undefined ? false : end.rssMiB * 1.048576 <= 80,
+  });
+  checks.push({
+    what: `(for comparison) RSS of the empty grpc-js handler after the same ${fmtInt(em.completed)} checks`,
+    measured: eEnd === undefined ? 'unreadable' : `VmRSS ${(eEnd.rssMiB * 1.048576).toFixed(1)} MB (peak VmHWM ${(eEnd.hwmMiB * 1.048576).toFixed(1)} MB)`,
+    target: '–',
+    pass: undefined,
+  });
+  return { rows, checks };
+}

@@ -1,0 +1,127 @@
+/**
+ * The servers under test, each a fresh process pinned to the server core: the service via its
+ * CLI (config written to bench/results/tmp/configs) and the empty grpc-js Check handler
+ * (bench/empty-server.ts). Stopping one summarises its CPU profile under --cpu-prof. The
+ * loopback JWKS the service fetches from is lib/jwks-server.ts.
+ */
+import { get as httpGet } from 'node:http';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load.js';
+import { formatProfile, summariseProfile } from './cpuprofile.js';
+import { spawnPinned, stop, waitForLogLine, type Spawned } from './proc.js';
+import { CLI, EMPTY_SERVER, ROOT, SERVER_CORE, TMP, log, type Settings } from './settings.js';
+import { AUDIENCE, ISSUER } from './tokens.js';
+
+export interface Server {
+  readonly name: string;
+  readonly proc: Spawned;
+  readonly port: number;
+  readonly logFile: string;
+  readonly profile?: string;
+  /** host:port of the service's admin listener. */
+  readonly admin?: string;
+}
+
+/** The service as started: when it was spawned and its "listening" and "ready" log lines. */
+export type Service = Server & { spawnedAt: number; listening: Record<string, unknown>; ready: Record<string, unknown> };
+
+let serial = 0;
+
+export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number | undefined): string {
+  return [
+    'listen: 127.0.0.1:0',
+    'admin-listen: 127.0.0.1:0',
+    ...(cacheEntries === undefined ? [] : ['cache:', `  max-entries: ${cacheEntries}`]),
+    'providers:',
+    '  - name: bench',
+    `    key-file: ${jwksUrl}`,
+    `    required-issuer: ${ISSUER}`,
+    `    required-audience: ${AUDIENCE}`,
+    '    user-mapping:',
+    '      pattern: (.*)@example\\.com',
+    '    jwks:',
+    `      min-refresh-interval: ${s.minRefreshS * 1000}ms`,
+    '',
+  ].join('\n');
+}
+
+/** The service, via its CLI, pinned to the server core; resolves once it logged "ready". */
+export async function startService(name: string, yaml: string, s: Settings): Promise<Service> {
+  const n = ++serial;
+  const configFile = join(TMP, 'configs', `${n}-${name}.yaml`);
+  writeFileSync(configFile, yaml);
+  parseConfig(yaml, configFile); // fail here, with the project's own messages, on a bad bench config
+  const logFile = join(TMP, 'logs', `${n}-${name}.log`);
+  const profDir = join(TMP, 'profiles');
+  const profName = `${n}-${name}.cpuprofile`;
+  const nodeArgs = [...s.nodeOptions, ...(s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}`] : [])];
+  const spawnedAt = Date.now();
+  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, CLI, 'serve', '--config', configFile], { logFile });
+  const listening = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'listening', 15_000);
+  const ready = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'ready', 15_000);
+  const grpc = String(listening['grpc']);
+  const port = Number(grpc.slice(grpc.lastIndexOf(':') + 1));
+  const admin = typeof listening['admin'] === 'string' && listening['admin'] !== 'off' ? { admin: listening['admin'] } : {};
+  return { name, proc, port, logFile, spawnedAt, listening, ready, ...admin, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
+}
+
+/** The empty grpc-js Check handler (`rs256`: plus one RS256 verify per call), pinned to the server core. */
+export async function startEmpty(name: string, s: Settings, mode: 'none' | 'rs256' = 'none'): Promise<Server> {
+  const n = ++serial;
+  const logFile = join(TMP, 'logs', `${n}-${name}.log`);
+  const profDir = join(TMP, 'profiles');
+  const profName = `${n}-${name}.cpuprofile`;
+  const nodeArgs = [...s.nodeOptions, ...(s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}`] : [])];
+  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, EMPTY_SERVER, s.baseline, mode], { logFile });
+  const line = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'listening', 15_000);
+  return { name, proc, port: Number(line['port']), logFile, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
+}
+
+const profiles: string[] = [];
+
+/** The --cpu-prof summaries of every server stopped so far, as Markdown. */
+export const profileSummaries = (): readonly string[] => profiles;
+
+export const HEAP_METRICS = ['nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes', 'process_resident_memory_bytes'] as const;
+
+/** Selected samples of the service's own /metrics (prom-client default metrics included). */
+export function scrapeMetrics(admin: string, names: readonly string[]): Promise<Record<string, number>> {
+  return new Promise((resolve) => {
+    const req = httpGet(`http://${admin}/metrics`, { timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        const out: Record<string, number> = {};
+        for (const line of text.split('\n')) {
+          const [name, value] = line.split(' ');
+          if (name !== undefined && value !== undefined && names.includes(name)) out[name] = Number(value);
+        }
+        resolve(out);
+      });
+    });
+    req.on('error', () => resolve({}));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** What stopServer needs of a measurement (lib/drivers.ts `Measurement`) to cut a profile to it. */
+export interface MeasuredWindow {
+  /** CLOCK_MONOTONIC µs. */
+  readonly window: readonly [number, number] | undefined;
+  readonly measured: number;
+}
+
+/** Stops a server; with --cpu-prof, summarises its profile over the measured window of `m`. */
+export async function stopServer(server: Server, m?: MeasuredWindow): Promise<void> {
+  const code = await stop(server.proc);
+  if (code !== 0) log(`  ${server.name}: exited with ${code}`);
+  if (server.profile === undefined) return;
+  if (!existsSync(server.profile)) {
+    log(`  ${server.name}: no CPU profile written`);
+    return;
+  }
+  const options = m?.window === undefined ? { top: 20 } : { top: 20, window: m.window, requests: m.measured };
+  profiles.push(formatProfile(`${server.name} (${server.profile.slice(ROOT.length)})`, summariseProfile(server.profile, options)));
+}
