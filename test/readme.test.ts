@@ -23,12 +23,19 @@ function tableAfter(heading: string): string[][] {
 }
 
 const unquote = (cell: string): string => cell.replace(/^`|`$/g, '');
+/** A cell's text: `\|` is a literal `|` inside a table cell. */
+const unescape = (cell: string): string => cell.replace(/\\\|/g, '|');
 
 describe('README stays in sync with the code', () => {
-  it('documents every configuration key, with its default, and no others', () => {
+  it('documents every configuration key, in schema order, with its type, default and description, and no others', () => {
     const rows = tableAfter('## Configuration reference');
-    const documented = rows.map((r) => [unquote(r[0] ?? ''), unquote(r[2] ?? '')]);
-    const expected = CONFIG_KEYS.map((k) => [k.path, k.default]);
+    const documented = rows.map((r) => ({
+      path: unquote(r[0] ?? ''),
+      type: unescape(r[1] ?? ''),
+      default: unquote(r[2] ?? ''),
+      description: unescape(r[3] ?? ''),
+    }));
+    const expected = CONFIG_KEYS.map((k) => ({ path: k.path, type: k.type, default: k.default, description: k.description }));
     assert.deepEqual(documented, expected);
   });
 

@@ -1,12 +1,19 @@
 /**
  * Checks that span several keys (token sources, header collisions, provider names, user
- * mapping) and turns the validated kebab-case tree into the camelCase `Config`.
+ * mapping), and the two directions between the validated kebab-case tree and the camelCase
+ * `Config`: buildConfig and configToDocument. Both are driven by the `field` of each schema
+ * row; no key is listed here.
  */
+import { isObject } from '../util/strings.js';
+import { formatDuration } from './duration.js';
 import { type Ctx, at, problem } from './raw.js';
+import {
+  CHILDREN, type ConfigField, type KeySpec, type KindValue, type LeafKind, SCHEMA, type SchemaRow, splitPath,
+} from './schema.js';
 import type { Tree } from './validate.js';
-import type { Config, JwksConfig, ProviderConfig, TokenSource } from './types.js';
+import type { Config } from './types.js';
 
-const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isTree: (v: unknown) => v is Tree = isObject;
 const sub = (t: Tree | undefined, k: string): Tree | undefined => {
   const v = t?.[k];
   return isTree(v) ? v : undefined;
@@ -15,24 +22,20 @@ const str = (t: Tree | undefined, k: string): string | undefined => {
   const v = t?.[k];
   return typeof v === 'string' ? v : undefined;
 };
-const num = (t: Tree | undefined, k: string): number | undefined => {
-  const v = t?.[k];
-  return typeof v === 'number' ? v : undefined;
-};
-const bool = (t: Tree | undefined, k: string): boolean | undefined => {
-  const v = t?.[k];
-  return typeof v === 'boolean' ? v : undefined;
-};
-const strs = (t: Tree | undefined, k: string): string[] | undefined => {
-  const v = t?.[k];
-  return Array.isArray(v) ? v.filter((x: unknown): x is string => typeof x === 'string') : undefined;
-};
 const trees = (t: Tree | undefined, k: string): Tree[] => {
   const v = t?.[k];
   return Array.isArray(v) ? v.filter(isTree) : [];
 };
 
-export const providerTrees = (tree: Tree): Tree[] => trees(tree, 'providers');
+const keyName = (spec: KeySpec): string => splitPath(spec.path).name;
+
+/** `a, b or c` */
+const oneOf = (names: readonly string[]): string =>
+  names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.slice(-1).join('')}`;
+
+/** The keys that each make a token source a different variant: header, cookie, query. */
+const SOURCE_VARIANTS: readonly string[] = (CHILDREN.get('token.sources[]') ?? [])
+  .filter((s) => s.variant !== undefined).map(keyName);
 
 /** Where to report a problem about canonical path `canon`: its node, else the path itself. */
 function where(ctx: Ctx, canon: string): { path: string; line?: number } {
@@ -52,9 +55,9 @@ export function crossCheck(tree: Tree, ctx: Ctx): void {
   sources.forEach((s, i) => {
     const canon = `token.sources[${i}]`;
     const keys = keysAt(ctx, canon);
-    const kinds = ['header', 'cookie', 'query'].filter((k) => keys.includes(k));
+    const kinds = SOURCE_VARIANTS.filter((k) => keys.includes(k));
     if (kinds.length !== 1) {
-      problem(ctx, where(ctx, canon), `needs exactly one of header, cookie or query${kinds.length > 1 ? `, got ${kinds.join(' and ')}` : ''}`);
+      problem(ctx, where(ctx, canon), `needs exactly one of ${oneOf(SOURCE_VARIANTS)}${kinds.length > 1 ? `, got ${kinds.join(' and ')}` : ''}`);
     }
     if (keys.includes('scheme') && !keys.includes('header')) {
       problem(ctx, where(ctx, `${canon}.scheme`), 'scheme only applies to a header source');
@@ -98,91 +101,168 @@ export function crossCheck(tree: Tree, ctx: Ctx): void {
   });
 }
 
-/** Validation guarantees presence; this only guards against a schema/build mismatch. */
-function need<T>(v: T | undefined, what: string): T {
-  if (v === undefined) throw new Error(`internal error: ${what} missing after validation`);
+// ---------------------------------------------------------------------------------------
+// Where each row's value lives in Config.
+
+/** A row's field (and variant field) as names below the Config object of its parent: the section, or the list item for `x[].y`. */
+interface Place {
+  readonly field: readonly string[];
+  readonly variant?: readonly string[];
+}
+
+/**
+ * Each row's field relative to its parent row's field. Throws at load time if a row puts its
+ * value outside its parent's field: that is a mistake in the table, not in a config file.
+ */
+const PLACES: ReadonlyMap<KeySpec, Place> = (() => {
+  const byPath = new Map(SCHEMA.map((s) => [s.path, s]));
+  const places = new Map<KeySpec, Place>();
+  for (const spec of SCHEMA) {
+    const { parent } = splitPath(spec.path);
+    const item = parent.endsWith('[]');
+    const parentSpec = byPath.get(item ? parent.slice(0, -2) : parent);
+    const base = parent === '' ? '' : `${parentSpec?.field ?? '?'}${item ? '[]' : ''}`;
+    const relative = (field: string): string[] => {
+      const rest = base === '' ? field : field.startsWith(`${base}.`) ? field.slice(base.length + 1) : undefined;
+      if (rest === undefined || rest.includes('[]')) throw new Error(`schema: ${spec.path} puts its value in ${field}, outside ${base}`);
+      return rest.split('.');
+    };
+    places.set(spec, { field: relative(spec.field), ...(spec.variant === undefined ? {} : { variant: relative(spec.variant) }) });
+  }
+  return places;
+})();
+
+function placeOf(spec: KeySpec): Place {
+  const place = PLACES.get(spec);
+  if (place === undefined) throw new Error(`internal error: ${spec.path} is not a schema row`);
+  return place;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isList = (v: unknown): v is readonly unknown[] => Array.isArray(v);
+
+function getIn(source: unknown, names: readonly string[]): unknown {
+  let v = source;
+  for (const name of names) v = isRecord(v) && Object.hasOwn(v, name) ? v[name] : undefined;
   return v;
 }
 
-export function buildProvider(p: Tree, i: number): ProviderConfig {
-  const jwksTree = sub(p, 'jwks');
-  const ms = (k: string): number => need(num(jwksTree, k), `providers[${i}].jwks.${k}`);
-  const caFile = str(jwksTree, 'ca-file');
-  const jwks: JwksConfig = {
-    refreshIntervalMs: ms('refresh-interval'),
-    minRefreshIntervalMs: ms('min-refresh-interval'),
-    timeoutMs: ms('timeout'),
-    maxStaleMs: ms('max-stale'),
-    ...(caFile === undefined ? {} : { caFile }),
-  };
-  const um = sub(p, 'user-mapping');
-  const pattern = str(um, 'pattern');
-  const file = str(um, 'file');
-  const issuer = str(p, 'required-issuer');
-  const algorithms = strs(p, 'algorithms');
-  return {
-    name: need(str(p, 'name'), 'provider name'),
-    keyFile: need(str(p, 'key-file'), 'key-file'),
-    ...(issuer === undefined ? {} : { requiredIssuer: issuer }),
-    requiredAudience: strs(p, 'required-audience') ?? [],
-    principalField: need(str(p, 'principal-field'), 'principal-field'),
-    userMapping: { ...(pattern === undefined ? {} : { pattern }), ...(file === undefined ? {} : { file }) },
-    ...(algorithms === undefined ? {} : { algorithms }),
-    jwks,
-  };
+function setIn(target: Record<string, unknown>, names: readonly string[], value: unknown): void {
+  let o = target;
+  for (const name of names.slice(0, -1)) {
+    const next = o[name];
+    if (isRecord(next)) o = next;
+    else { const fresh: Record<string, unknown> = {}; o[name] = fresh; o = fresh; }
+  }
+  o[names[names.length - 1] ?? ''] = value;
 }
 
-function source(s: Tree): TokenSource {
-  const header = str(s, 'header');
-  const scheme = str(s, 'scheme');
-  if (header !== undefined) return { kind: 'header', name: header, ...(scheme === undefined ? {} : { scheme }) };
-  const cookie = str(s, 'cookie');
-  if (cookie !== undefined) return { kind: 'cookie', name: cookie };
-  return { kind: 'query', name: need(str(s, 'query'), 'token source') };
+// ---------------------------------------------------------------------------------------
+// Compile-time checks that the table and the Config type agree; they are what make the
+// result of buildConfig a Config. An error names the rows or fields at fault.
+
+/** The type of the Config field at `path`: `FieldType<Config, 'providers[].jwks.timeoutMs'>` is number. */
+type FieldType<T, P extends string> = T extends unknown
+  ? P extends `${infer K}.${infer Rest}` ? FieldType<FieldStep<T, K>, Rest> : FieldStep<T, P>
+  : never;
+type FieldStep<T, K extends string> = K extends `${infer L}[]`
+  ? (L extends keyof T ? (T[L] extends readonly (infer E)[] ? E : never) : never)
+  : (K extends keyof T ? T[K] : never);
+type LastName<P extends string> = P extends `${string}.${infer Rest}` ? LastName<Rest> : P;
+type None<T extends never> = T;
+
+/** Config fields that no row fills (`file`, the config file itself, is set by the loader). */
+type Unfilled = Exclude<ConfigField, SchemaRow['field'] | Extract<SchemaRow, { readonly variant: string }>['variant'] | 'file'>;
+/** Rows whose validated value does not fit their field. */
+type Misfit<R> = R extends { readonly path: infer P; readonly kind: infer K extends LeafKind; readonly field: infer F extends string }
+  ? (KindValue[K] extends FieldType<Config, F> ? never : P) : never;
+/** Variant rows whose key name is not a value of their variant field. */
+type BadVariant<R> = R extends { readonly path: infer P extends string; readonly variant: infer F extends string }
+  ? (LastName<P> extends FieldType<Config, F> ? never : P) : never;
+/** Rows that can leave a field unset that Config requires. */
+type MaybeUnset<R> = R extends { readonly path: infer P; readonly field: infer F extends string }
+  ? undefined extends FieldType<Config, F> ? never
+  : R extends { readonly optional: true } ? P
+  : R extends { readonly required: true } | { readonly unsetIsEmpty: true } | { readonly variant: string } | { readonly kind: 'section' } ? never
+  : R extends { readonly default: '' } ? P : never
+  : never;
+export type SchemaMatchesConfig = [None<Unfilled>, None<Misfit<SchemaRow>>, None<BadVariant<SchemaRow>>, None<MaybeUnset<SchemaRow>>];
+
+// ---------------------------------------------------------------------------------------
+// Tree → Config
+
+/** Set after validation: a required key, a default, or a section that is always there. */
+const alwaysSet = (spec: KeySpec): boolean =>
+  spec.required === true || spec.default !== '' || (spec.kind === 'section' && spec.optional !== true);
+
+function configValue(spec: KeySpec, value: unknown): unknown {
+  if (value === undefined) {
+    if (spec.unsetIsEmpty === true) return [];
+    // Validation guarantees presence; this only guards against a schema/validate mismatch.
+    if (alwaysSet(spec)) throw new Error(`internal error: ${spec.path} missing after validation`);
+    return undefined;
+  }
+  if (spec.kind === 'section') return fromTree(spec.path, isTree(value) ? value : {});
+  if (spec.kind === 'list') return (isList(value) ? value : []).filter(isTree).map((item) => fromTree(`${spec.path}[]`, item));
+  return value;
+}
+
+/** The Config object for the mapping read at schema path `parent`. */
+function fromTree(parent: string, tree: Tree): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const spec of CHILDREN.get(parent) ?? []) {
+    const value = configValue(spec, tree[keyName(spec)]);
+    if (value === undefined) continue;
+    const { field, variant } = placeOf(spec);
+    if (variant !== undefined) setIn(out, variant, keyName(spec));
+    setIn(out, field, value);
+  }
+  return out;
 }
 
 /** The Config of a tree that passed validation and crossCheck without problems. */
 export function buildConfig(tree: Tree, file: string | undefined): Config {
-  const tls = sub(tree, 'tls');
-  const clientCa = str(tls, 'client-ca-file');
-  const token = sub(tree, 'token');
-  const response = sub(tree, 'response');
-  const claimHeaders = sub(response, 'claim-headers') ?? {};
-  const tokenPage = sub(tree, 'token-page');
-  const workers = tree['workers'];
-  return {
-    ...(file === undefined ? {} : { file }),
-    listen: need(str(tree, 'listen'), 'listen'),
-    adminListen: need(str(tree, 'admin-listen'), 'admin-listen'),
-    ...(tls === undefined ? {} : {
-      tls: {
-        certFile: need(str(tls, 'cert-file'), 'tls.cert-file'),
-        keyFile: need(str(tls, 'key-file'), 'tls.key-file'),
-        ...(clientCa === undefined ? {} : { clientCaFile: clientCa }),
-      },
-    }),
-    workers: workers === 'auto' ? 'auto' : need(num(tree, 'workers'), 'workers'),
-    clockSkewMs: need(num(tree, 'clock-skew'), 'clock-skew'),
-    realm: need(str(tree, 'realm'), 'realm'),
-    token: {
-      sources: trees(token, 'sources').map(source),
-      maxBytes: need(num(token, 'max-bytes'), 'token.max-bytes'),
-    },
-    response: {
-      principalHeader: need(str(response, 'principal-header'), 'response.principal-header'),
-      passThroughHeader: need(str(response, 'pass-through-header'), 'response.pass-through-header'),
-      forwardOriginal: need(bool(response, 'forward-original'), 'response.forward-original'),
-      // fromEntries defines own properties, so even a header named __proto__ stays a plain entry.
-      claimHeaders: Object.fromEntries(Object.entries(claimHeaders).filter((e): e is [string, string] => typeof e[1] === 'string')),
-      dynamicMetadata: need(bool(response, 'dynamic-metadata'), 'response.dynamic-metadata'),
-    },
-    cache: {
-      maxEntries: need(num(sub(tree, 'cache'), 'max-entries'), 'cache.max-entries'),
-      maxBytes: need(num(sub(tree, 'cache'), 'max-bytes'), 'cache.max-bytes'),
-    },
-    providers: trees(tree, 'providers').map(buildProvider),
-    ...(tokenPage === undefined ? {} : { tokenPage: { path: need(str(tokenPage, 'path'), 'token-page.path') } }),
-  };
+  // Sound because of SchemaMatchesConfig above and the validation that made `tree`.
+  const config = fromTree('', tree) as unknown as Config;
+  return file === undefined ? config : { file, ...config };
+}
+
+// ---------------------------------------------------------------------------------------
+// Config → YAML document
+
+function documentValue(spec: KeySpec, value: unknown): unknown {
+  if (value === undefined) return undefined;
+  if (spec.kind === 'section') {
+    const doc = toDocument(spec.path, value);
+    return Object.keys(doc).length === 0 ? undefined : doc;
+  }
+  if (spec.kind === 'list') return isList(value) ? value.map((item) => toDocument(`${spec.path}[]`, item)) : undefined;
+  // Milliseconds back in the unit the docs use.
+  if (spec.kind === 'duration' && typeof value === 'number') return formatDuration(value);
+  if (isList(value)) return spec.unsetIsEmpty === true && value.length === 0 ? undefined : [...value];
+  // fromEntries-like copy: own properties only, so a header named __proto__ stays an entry.
+  if (isRecord(value)) return { ...value };
+  return value;
+}
+
+/** The YAML mapping for the Config object `source` read at schema path `parent`. */
+function toDocument(parent: string, source: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const spec of CHILDREN.get(parent) ?? []) {
+    const { field, variant } = placeOf(spec);
+    if (variant !== undefined && getIn(source, variant) !== keyName(spec)) continue;
+    const value = documentValue(spec, getIn(source, field));
+    if (value !== undefined) out[keyName(spec)] = value;
+  }
+  return out;
+}
+
+/**
+ * The normalised config in the documented YAML shape (for `validate-config`): set keys in
+ * table order, empty optional sections and lists left out. Parses back to an equal Config.
+ */
+export function configToDocument(config: Config): Record<string, unknown> {
+  return toDocument('', config);
 }
 
 /** Freezes `value` and everything reachable from it. */

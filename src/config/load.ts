@@ -12,11 +12,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { buildConfig, buildProvider, crossCheck, deepFreeze, providerTrees } from './build.js';
-import { formatDuration } from './duration.js';
+import { buildConfig, configToDocument, crossCheck, deepFreeze } from './build.js';
 import { propertiesToRaw } from './properties.js';
-import { type ConfigWarning, type Ctx, type Raw, plainToRaw, yamlToRaw } from './raw.js';
-import type { Config, ProviderConfig } from './types.js';
+import { type ConfigWarning, type Ctx, type Raw, yamlToRaw } from './raw.js';
+import type { Config } from './types.js';
 import { INVALID, section } from './validate.js';
 
 export type { ConfigWarning } from './raw.js';
@@ -60,82 +59,8 @@ export function loadConfigFile(file: string, warn: (w: ConfigWarning) => void = 
   return parseConfig(text, file, warn);
 }
 
-/** Runs defaults through the same validation as a file, so demo mode and files agree. */
-function validatePlain(plain: unknown): { ctx: Ctx; tree: ReturnType<typeof section> } {
-  const ctx = newCtx('<defaults>', process.cwd(), ignore);
-  const tree = section('', plainToRaw(plain, ''), '', ctx);
-  if (tree === INVALID || ctx.problems.length > 0) fail(ctx);
-  return { ctx, tree };
-}
-
-/** A provider with every default, for demo mode. */
-export function defaultProvider(name: string, keyFile: string): ProviderConfig {
-  const { tree } = validatePlain({ providers: [{ name, 'key-file': keyFile }] });
-  const first = tree === INVALID ? undefined : providerTrees(tree)[0];
-  if (first === undefined) throw new Error('internal error: default provider missing');
-  return deepFreeze(buildProvider(first, 0));
-}
-
-/** A config with every default and the given providers (demo mode: loopback listeners). */
-export function defaultConfig(providers: readonly ProviderConfig[]): Config {
-  const { tree } = validatePlain({ providers: [{ name: 'placeholder', 'key-file': '/placeholder' }] });
-  if (tree === INVALID) throw new Error('internal error: defaults invalid');
-  return deepFreeze({ ...buildConfig(tree, undefined), providers });
-}
-
-const when = <T>(cond: boolean, value: T): T | undefined => (cond ? value : undefined);
-
-/** Drops undefined members so the YAML shows only what is set. */
-function compact(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-}
-
 /** The normalised config in the documented YAML shape (for `validate-config`); parses back to an equal Config. */
 export function configToYaml(config: Config): string {
-  const r = config.response;
-  const doc = compact({
-    'listen': config.listen,
-    'admin-listen': config.adminListen,
-    'tls': config.tls === undefined ? undefined : compact({
-      'cert-file': config.tls.certFile,
-      'key-file': config.tls.keyFile,
-      'client-ca-file': config.tls.clientCaFile,
-    }),
-    'workers': config.workers,
-    'clock-skew': formatDuration(config.clockSkewMs),
-    'realm': config.realm,
-    'token': {
-      'sources': config.token.sources.map((s) =>
-        s.kind === 'header' ? compact({ header: s.name, scheme: s.scheme }) : { [s.kind]: s.name }),
-      'max-bytes': config.token.maxBytes,
-    },
-    'response': {
-      'principal-header': r.principalHeader,
-      'pass-through-header': r.passThroughHeader,
-      'forward-original': r.forwardOriginal,
-      'claim-headers': { ...r.claimHeaders },
-      'dynamic-metadata': r.dynamicMetadata,
-    },
-    'cache': { 'max-entries': config.cache.maxEntries, 'max-bytes': config.cache.maxBytes },
-    'providers': config.providers.map((p) => compact({
-      'name': p.name,
-      'key-file': p.keyFile,
-      'required-issuer': p.requiredIssuer,
-      'required-audience': when(p.requiredAudience.length > 0, [...p.requiredAudience]),
-      'principal-field': p.principalField,
-      'user-mapping': when(p.userMapping.pattern !== undefined || p.userMapping.file !== undefined,
-        compact({ pattern: p.userMapping.pattern, file: p.userMapping.file })),
-      'algorithms': p.algorithms === undefined ? undefined : [...p.algorithms],
-      'jwks': compact({
-        'refresh-interval': formatDuration(p.jwks.refreshIntervalMs),
-        'min-refresh-interval': formatDuration(p.jwks.minRefreshIntervalMs),
-        'timeout': formatDuration(p.jwks.timeoutMs),
-        'max-stale': formatDuration(p.jwks.maxStaleMs),
-        'ca-file': p.jwks.caFile,
-      }),
-    })),
-    'token-page': config.tokenPage === undefined ? undefined : { path: config.tokenPage.path },
-  });
   // lineWidth 0: never fold long values such as URLs or patterns.
-  return stringify(doc, { lineWidth: 0 });
+  return stringify(configToDocument(config), { lineWidth: 0 });
 }

@@ -1,8 +1,11 @@
 /**
- * The one table of configuration keys (SPEC §3). It drives validation (load.ts walks it,
- * and defaults are parsed from the `default` column with the same rules as user input) and
- * documentation (the README table is compared with it).
+ * The one table of configuration keys (SPEC §3), and the only place a key is written by hand.
+ * It drives validation (validate.ts walks it; defaults are parsed from the `default` column
+ * with the same rules as user input), the typed Config (each row's `field` says where its
+ * value lands; build.ts derives both the builder and the YAML writer from that) and
+ * documentation (the README table is compared with it, descriptions included).
  */
+import type { Config } from './types.js';
 
 export interface ConfigKeySpec {
   /** YAML path as documented, e.g. `listen`, `token.max-bytes`, `providers[].jwks.refresh-interval`. */
@@ -21,10 +24,62 @@ export const KEY_KINDS = [
   'key-file', 'file', 'audience', 'algorithms', 'pattern', 'url-path', 'token-name',
 ] as const;
 export type KeyKind = (typeof KEY_KINDS)[number];
+export type LeafKind = Exclude<KeyKind, 'section' | 'list'>;
 
-/** A row plus what validation needs beyond the docs. */
+/** The value validation makes of each kind of leaf (durations in milliseconds, files absolute). */
+export interface KindValue {
+  readonly 'address': string;
+  readonly 'address-or-off': string;
+  readonly 'workers': number | 'auto';
+  readonly 'duration': number;
+  readonly 'integer': number;
+  readonly 'boolean': boolean;
+  readonly 'string': string;
+  readonly 'issuer': string;
+  readonly 'realm': string;
+  readonly 'header': string;
+  readonly 'optional-header': string;
+  readonly 'claim-headers': Readonly<Record<string, string>>;
+  readonly 'provider-name': string;
+  readonly 'key-file': string;
+  readonly 'file': string;
+  readonly 'audience': readonly string[];
+  readonly 'algorithms': readonly string[];
+  readonly 'pattern': string;
+  readonly 'url-path': string;
+  readonly 'token-name': string;
+}
+
+/**
+ * Dotted paths of the fields of `T`, `[]` marking list items: `tls.certFile`,
+ * `providers[].jwks.timeoutMs`. A record (`claimHeaders`) is a leaf.
+ */
+export type FieldPath<T> = T extends unknown
+  ? { [K in keyof T & string]-?: K | FieldPathBelow<K, NonNullable<T[K]>> }[keyof T & string]
+  : never;
+type FieldPathBelow<K extends string, V> =
+  V extends readonly (infer E)[] ? (E extends object ? `${K}[].${FieldPath<E>}` : never)
+  : V extends object ? (string extends keyof V ? never : `${K}.${FieldPath<V>}`)
+  : never;
+
+/** Every place in Config a row can put its value. */
+export type ConfigField = FieldPath<Config>;
+
+/** A row plus what validation and the Config mapping need beyond the docs. */
 export interface KeySpec extends ConfigKeySpec {
   readonly kind: KeyKind;
+  /**
+   * Where the value lands in Config. A row below a section or list names a field inside that
+   * section's or list item's field (`providers[].jwks.timeoutMs` below `providers[].jwks`).
+   */
+  readonly field: ConfigField;
+  /**
+   * For keys that each make a list item a different variant (a token source is a header,
+   * cookie or query source): the Config field that is set to this key's name.
+   */
+  readonly variant?: ConfigField;
+  /** A list that is `[]` in Config when unset, and left out of the YAML when empty. */
+  readonly unsetIsEmpty?: true;
   /** Must be set (no default) whenever its section is present. */
   readonly required?: true;
   /** A section that stays absent unless set (`tls`, `token-page`). */
@@ -39,96 +94,143 @@ export interface KeySpec extends ConfigKeySpec {
 /** setTimeout's limit: longer timers fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-export const SCHEMA: readonly KeySpec[] = [
-  { path: 'listen', kind: 'address', type: 'address', default: '127.0.0.1:9191',
+const ROWS = [
+  // YAML path, Config field, how it is read; then the docs columns.
+  { path: 'listen', field: 'listen', kind: 'address',
+    type: 'address', default: '127.0.0.1:9191',
     description: 'gRPC ext_authz listener: host:port, or unix:/path for a Unix socket.' },
-  { path: 'admin-listen', kind: 'address-or-off', type: 'address or "off"', default: '127.0.0.1:9901',
+  { path: 'admin-listen', field: 'adminListen', kind: 'address-or-off',
+    type: 'address or "off"', default: '127.0.0.1:9901',
     description: 'HTTP listener for /metrics, /healthz and /readyz; "off" disables it.' },
-  { path: 'tls', kind: 'section', optional: true, type: 'mapping', default: '',
-    description: 'TLS for the gRPC listener; off unless set. The files are re-read when they change.' },
-  { path: 'tls.cert-file', kind: 'file', required: true, type: 'file path', default: '',
+  { path: 'tls', field: 'tls', kind: 'section', optional: true,
+    type: 'mapping', default: '',
+    description: 'TLS for the gRPC listener; off unless set. The files are re-read every 5 s, so a rotated certificate needs no restart.' },
+  { path: 'tls.cert-file', field: 'tls.certFile', kind: 'file', required: true,
+    type: 'file path', default: '',
     description: 'PEM certificate (chain). Required with tls.' },
-  { path: 'tls.key-file', kind: 'file', required: true, type: 'file path', default: '',
+  { path: 'tls.key-file', field: 'tls.keyFile', kind: 'file', required: true,
+    type: 'file path', default: '',
     description: 'PEM private key. Required with tls.' },
-  { path: 'tls.client-ca-file', kind: 'file', type: 'file path', default: '',
+  { path: 'tls.client-ca-file', field: 'tls.clientCaFile', kind: 'file',
+    type: 'file path', default: '',
     description: 'PEM CA bundle; when set, clients must present a certificate it signed (mTLS).' },
-  { path: 'workers', kind: 'workers', type: 'integer or "auto"', default: '1', min: 1, max: 1024,
+  { path: 'workers', field: 'workers', kind: 'workers',
+    type: 'integer or "auto"', default: '1', min: 1, max: 1024,
     description: 'Processes serving the listener; "auto" = one per CPU core.' },
-  { path: 'clock-skew', kind: 'duration', type: 'duration', default: '60s', min: 0,
+  { path: 'clock-skew', field: 'clockSkewMs', kind: 'duration',
+    type: 'duration', default: '60s', min: 0,
     description: 'Tolerance for exp and nbf.' },
-  { path: 'realm', kind: 'realm', type: 'string', default: 'jwt-ext-authz',
+  { path: 'realm', field: 'realm', kind: 'realm',
+    type: 'string', default: 'jwt-ext-authz',
     description: 'Realm in WWW-Authenticate (no quotes or backslashes).' },
-  { path: 'token', kind: 'section', type: 'mapping', default: '',
+  { path: 'token', field: 'token', kind: 'section',
+    type: 'mapping', default: '',
     description: 'Where the token is found and how large it may be.' },
-  { path: 'token.sources', kind: 'list', yamlOnly: true, type: 'list of token source',
-    default: '[{header: authorization, scheme: Bearer}]',
+  { path: 'token.sources', field: 'token.sources', kind: 'list', yamlOnly: true,
+    type: 'list of token source', default: '[{header: authorization, scheme: Bearer}]',
     description: 'Tried in order; each entry has exactly one of header, cookie or query. YAML only.' },
-  { path: 'token.sources[].header', kind: 'header', type: 'header name', default: '',
+  { path: 'token.sources[].header', field: 'token.sources[].name', kind: 'header', variant: 'token.sources[].kind',
+    type: 'header name', default: '',
     description: 'Request header carrying the token (compared lower-case).' },
-  { path: 'token.sources[].scheme', kind: 'token-name', type: 'string', default: '',
+  { path: 'token.sources[].scheme', field: 'token.sources[].scheme', kind: 'token-name',
+    type: 'string', default: '',
     description: 'With header: scheme before the token, compared case-insensitively; the token is trimmed. Without it the whole value is the token.' },
-  { path: 'token.sources[].cookie', kind: 'token-name', type: 'string', default: '',
+  { path: 'token.sources[].cookie', field: 'token.sources[].name', kind: 'token-name', variant: 'token.sources[].kind',
+    type: 'string', default: '',
     description: 'Cookie carrying the token.' },
-  { path: 'token.sources[].query', kind: 'string', type: 'string', default: '',
+  { path: 'token.sources[].query', field: 'token.sources[].name', kind: 'string', variant: 'token.sources[].kind',
+    type: 'string', default: '',
     description: 'Query parameter carrying the token.' },
-  { path: 'token.max-bytes', kind: 'integer', type: 'integer', default: '8192', min: 1, max: 1_048_576,
+  { path: 'token.max-bytes', field: 'token.maxBytes', kind: 'integer',
+    type: 'integer', default: '8192', min: 1, max: 1_048_576,
     description: 'Longer tokens are rejected (token_too_large) without parsing.' },
-  { path: 'response', kind: 'section', type: 'mapping', default: '',
+  { path: 'response', field: 'response', kind: 'section',
+    type: 'mapping', default: '',
     description: 'What an allow answer adds upstream.' },
-  { path: 'response.principal-header', kind: 'header', type: 'header name', default: 'x-jwt-principal',
+  { path: 'response.principal-header', field: 'response.principalHeader', kind: 'header',
+    type: 'header name', default: 'x-jwt-principal',
     description: 'Header set to the mapped principal.' },
-  { path: 'response.pass-through-header', kind: 'optional-header', type: 'header name or ""',
-    default: 'x-forwarded-access-token',
+  { path: 'response.pass-through-header', field: 'response.passThroughHeader', kind: 'optional-header',
+    type: 'header name or ""', default: 'x-forwarded-access-token',
     description: 'Header set to the verified token as received; "" disables it.' },
-  { path: 'response.forward-original', kind: 'boolean', type: 'boolean', default: 'true',
+  { path: 'response.forward-original', field: 'response.forwardOriginal', kind: 'boolean',
+    type: 'boolean', default: 'true',
     description: 'false: remove the header, cookie or query parameter that carried the token.' },
-  { path: 'response.claim-headers', kind: 'claim-headers', type: 'map of header name to claim path', default: '{}',
+  { path: 'response.claim-headers', field: 'response.claimHeaders', kind: 'claim-headers',
+    type: 'map of header name to claim path', default: '{}',
     description: 'Extra headers set from claims (arrays joined with ","), e.g. { x-jwt-email: email }.' },
-  { path: 'response.dynamic-metadata', kind: 'boolean', type: 'boolean', default: 'true',
+  { path: 'response.dynamic-metadata', field: 'response.dynamicMetadata', kind: 'boolean',
+    type: 'boolean', default: 'true',
     description: 'Put principal, user, provider, iss and sub in CheckResponse.dynamic_metadata.' },
-  { path: 'cache', kind: 'section', type: 'mapping', default: '', description: 'Verified-token cache.' },
-  { path: 'cache.max-entries', kind: 'integer', type: 'integer', default: '10000', min: 0,
+  { path: 'cache', field: 'cache', kind: 'section',
+    type: 'mapping', default: '',
+    description: 'Verified-token cache.' },
+  { path: 'cache.max-entries', field: 'cache.maxEntries', kind: 'integer',
+    type: 'integer', default: '10000', min: 0,
     description: 'Entries in the verified-token cache; 0 disables it.' },
-  { path: 'cache.max-bytes', kind: 'integer', type: 'integer', default: '16777216', min: 0,
+  { path: 'cache.max-bytes', field: 'cache.maxBytes', kind: 'integer',
+    type: 'integer', default: '16777216', min: 0,
     description: 'Bytes the verified-token cache may hold, estimated per entry from the token length; 0 disables it.' },
-  { path: 'providers', kind: 'list', required: true, yamlOnly: true, type: 'list of provider', default: '',
+  { path: 'providers', field: 'providers', kind: 'list', required: true, yamlOnly: true,
+    type: 'list of provider', default: '',
     description: 'Required, at least one. In a .properties file: the single provider "default" made of the http-server.authentication.jwt.* lines.' },
-  { path: 'providers[].name', kind: 'provider-name', required: true, type: 'string', default: '',
+  { path: 'providers[].name', field: 'providers[].name', kind: 'provider-name', required: true,
+    type: 'string', default: '',
     description: 'Required and unique: lower-case letters, digits, "_" and "-". Used in logs, metrics and jwt.providers.' },
-  { path: 'providers[].key-file', kind: 'key-file', required: true, type: 'file path or URL', default: '',
+  { path: 'providers[].key-file', field: 'providers[].keyFile', kind: 'key-file', required: true,
+    type: 'file path or URL', default: '',
     description: 'Required. https:// or http:// (case-sensitive): a JWKS URL; otherwise a PEM public key or base64 HMAC file; ${KID} or $KEYID makes it a per-key template.' },
-  { path: 'providers[].required-issuer', kind: 'issuer', type: 'string', default: '',
+  { path: 'providers[].required-issuer', field: 'providers[].requiredIssuer', kind: 'issuer',
+    type: 'string', default: '',
     description: 'iss must equal this exactly; also picks the provider for a token.' },
-  { path: 'providers[].required-audience', kind: 'audience', type: 'string or list of string', default: '',
+  { path: 'providers[].required-audience', field: 'providers[].requiredAudience', kind: 'audience', unsetIsEmpty: true,
+    type: 'string or list of string', default: '',
     description: 'At least one of these must be in aud.' },
-  { path: 'providers[].principal-field', kind: 'string', type: 'string', default: 'sub',
+  { path: 'providers[].principal-field', field: 'providers[].principalField', kind: 'string',
+    type: 'string', default: 'sub',
     description: 'Top-level claim holding the principal.' },
-  { path: 'providers[].user-mapping', kind: 'section', type: 'mapping', default: '',
+  { path: 'providers[].user-mapping', field: 'providers[].userMapping', kind: 'section',
+    type: 'mapping', default: '',
     description: 'Trino user mapping; pattern and file are exclusive. Neither: the principal, trimmed.' },
-  { path: 'providers[].user-mapping.pattern', kind: 'pattern', type: 'regular expression', default: '',
+  { path: 'providers[].user-mapping.pattern', field: 'providers[].userMapping.pattern', kind: 'pattern',
+    type: 'regular expression', default: '',
     description: 'Must match the whole principal; the user is group 1.' },
-  { path: 'providers[].user-mapping.file', kind: 'file', type: 'file path', default: '',
+  { path: 'providers[].user-mapping.file', field: 'providers[].userMapping.file', kind: 'file',
+    type: 'file path', default: '',
     description: 'Trino JSON rules file {"rules": [...]}.' },
-  { path: 'providers[].algorithms', kind: 'algorithms', type: 'list of algorithm', default: '',
+  { path: 'providers[].algorithms', field: 'providers[].algorithms', kind: 'algorithms',
+    type: 'list of algorithm', default: '',
     description: 'Allow-list from HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, Ed25519. Unset: every asymmetric alg the key allows, HS* only for HMAC files.' },
-  { path: 'providers[].jwks', kind: 'section', type: 'mapping', default: '',
+  { path: 'providers[].jwks', field: 'providers[].jwks', kind: 'section',
+    type: 'mapping', default: '',
     description: 'JWKS fetching, used when key-file is a URL.' },
-  { path: 'providers[].jwks.refresh-interval', kind: 'duration', type: 'duration', default: '15m', min: 1, max: MAX_TIMER_MS,
+  { path: 'providers[].jwks.refresh-interval', field: 'providers[].jwks.refreshIntervalMs', kind: 'duration',
+    type: 'duration', default: '15m', min: 1, max: MAX_TIMER_MS,
     description: 'Scheduled refetch period.' },
-  { path: 'providers[].jwks.min-refresh-interval', kind: 'duration', type: 'duration', default: '30s', min: 0, max: MAX_TIMER_MS,
+  { path: 'providers[].jwks.min-refresh-interval', field: 'providers[].jwks.minRefreshIntervalMs', kind: 'duration',
+    type: 'duration', default: '30s', min: 0, max: MAX_TIMER_MS,
     description: 'Cooldown between fetches caused by an unknown kid.' },
-  { path: 'providers[].jwks.timeout', kind: 'duration', type: 'duration', default: '5s', min: 1, max: MAX_TIMER_MS,
+  { path: 'providers[].jwks.timeout', field: 'providers[].jwks.timeoutMs', kind: 'duration',
+    type: 'duration', default: '5s', min: 1, max: MAX_TIMER_MS,
     description: 'Time limit of one fetch.' },
-  { path: 'providers[].jwks.max-stale', kind: 'duration', type: 'duration', default: '24h', min: 0,
+  { path: 'providers[].jwks.max-stale', field: 'providers[].jwks.maxStaleMs', kind: 'duration',
+    type: 'duration', default: '24h', min: 0,
     description: 'Keep serving the last good key set this long while fetches fail.' },
-  { path: 'providers[].jwks.ca-file', kind: 'file', type: 'file path', default: '',
+  { path: 'providers[].jwks.ca-file', field: 'providers[].jwks.caFile', kind: 'file',
+    type: 'file path', default: '',
     description: 'Extra PEM CA for the JWKS endpoint (NODE_EXTRA_CA_CERTS also works).' },
-  { path: 'token-page', kind: 'section', optional: true, type: 'mapping', default: '',
-    description: 'Client token page (SPEC §9); off unless set.' },
-  { path: 'token-page.path', kind: 'url-path', required: true, type: 'URL path', default: '',
+  { path: 'token-page', field: 'tokenPage', kind: 'section', optional: true,
+    type: 'mapping', default: '',
+    description: 'Client token page; off unless set.' },
+  { path: 'token-page.path', field: 'tokenPage.path', kind: 'url-path', required: true,
+    type: 'URL path', default: '',
     description: 'Request path answered with the token page; starts with "/".' },
-];
+] as const satisfies readonly KeySpec[];
 
+/** The rows with their literal types, for the consistency checks in build.ts. */
+export type SchemaRow = (typeof ROWS)[number];
+
+export const SCHEMA: readonly KeySpec[] = ROWS;
 export const CONFIG_KEYS: readonly ConfigKeySpec[] = SCHEMA;
 
 /** `providers[].jwks.timeout` → parent `providers[].jwks`, name `timeout`. */

@@ -1,6 +1,8 @@
 /**
  * The validated, normalised, frozen configuration (SPEC §3). Durations are milliseconds.
- * Key names are the camelCase forms of the YAML keys; `CONFIG_KEYS` in schema.ts maps them.
+ * Field names are the camelCase forms of the YAML keys. Each row of the schema table
+ * (schema.ts) names the field its key fills; build.ts checks at compile time that every field
+ * here is filled by a row whose value fits it, so a new key is a new row plus its field here.
  */
 export type TokenSource =
   | { readonly kind: 'header'; readonly name: string; readonly scheme?: string }

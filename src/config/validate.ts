@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { JWS_ALGORITHMS } from '../util/jws.js';
 import { parseDuration } from './duration.js';
 import { type Ctx, type Raw, type RawMap, at, joinPath, plainToRaw, problem, warning } from './raw.js';
-import { CHILDREN, type KeySpec, SCHEMA, suggest } from './schema.js';
+import { CHILDREN, type KeySpec, type KindValue, type LeafKind, SCHEMA, suggest } from './schema.js';
 
 export interface Tree { readonly [key: string]: unknown }
 
@@ -94,9 +94,10 @@ function filePath(raw: Raw, ctx: Ctx): string | typeof INVALID {
   return isAbsolute(s) ? s : resolve(ctx.baseDir, s);
 }
 
-type LeafParser = (raw: Raw, spec: KeySpec, ctx: Ctx) => Parsed | typeof INVALID;
+/** Reads one leaf: its normalised value, `undefined` for "as if unset", or INVALID (problem recorded). */
+type LeafParser<V> = (raw: Raw, spec: KeySpec, ctx: Ctx) => V | undefined | typeof INVALID;
 
-const nonEmpty = (what: string, check?: (s: string) => string | undefined): LeafParser => (raw, _spec, ctx) => {
+const nonEmpty = (what: string, check?: (s: string) => string | undefined): LeafParser<string> => (raw, _spec, ctx) => {
   const s = text(raw, ctx, what);
   if (s === INVALID) return s;
   const err = s === '' ? 'must not be empty' : check?.(s);
@@ -105,7 +106,8 @@ const nonEmpty = (what: string, check?: (s: string) => string | undefined): Leaf
   return INVALID;
 };
 
-const LEAF: Readonly<Record<Exclude<KeySpec['kind'], 'section' | 'list'>, LeafParser>> = {
+/** One parser per leaf kind; the value types are those the Config fields of build.ts expect. */
+const LEAF: { readonly [K in LeafKind]: LeafParser<KindValue[K]> } = {
   'address': (raw, _s, ctx) => address(raw, ctx),
   'address-or-off': (raw, _s, ctx) => (raw.kind === 'scalar' && raw.value === 'off' ? 'off' : address(raw, ctx)),
   'workers': (raw, spec, ctx) => (raw.kind === 'scalar' && raw.value === 'auto' ? 'auto' : integer(raw, spec, ctx)),

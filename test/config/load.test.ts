@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../src/errors.js';
-import { configToYaml, defaultConfig, defaultProvider, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { configToYaml, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { CONFIG_KEYS } from '../../src/config/schema.js';
 import type { Config } from '../../src/config/types.js';
 import { SPEC_EXAMPLE, collector, problemsOf, tempDir, writeTemp } from './helpers.js';
 
@@ -110,6 +112,62 @@ token-page: { path: /token }
   assert.deepEqual(config.providers[0]?.requiredAudience, ['x', '0123']);
   assert.equal(config.providers[0]?.keyFile, '/srv/cfg/keys/${KID}.pem');
   assert.deepEqual(parseConfig(configToYaml(config), '/srv/cfg/config.yml'), config);
+});
+
+test('configToYaml writes every key of the schema table when each is set', () => {
+  const text = `
+listen: 127.0.0.1:1
+admin-listen: 127.0.0.1:2
+tls: { cert-file: /t.crt, key-file: /t.key, client-ca-file: /ca.crt }
+workers: 2
+clock-skew: 90s
+realm: r
+token:
+  sources: [{ header: a, scheme: S }, { cookie: c }, { query: q }]
+  max-bytes: 100
+response: { principal-header: x-p, pass-through-header: x-t, forward-original: false, claim-headers: { x-e: email }, dynamic-metadata: false }
+cache: { max-entries: 1, max-bytes: 2 }
+providers:
+  - name: a
+    key-file: /a.pem
+    required-issuer: iss
+    required-audience: aud
+    principal-field: email
+    user-mapping: { pattern: (.*) }
+    algorithms: [ES256]
+    jwks: { refresh-interval: 1h, min-refresh-interval: 1s, timeout: 2s, max-stale: 2h, ca-file: /ca.pem }
+  - { name: b, key-file: /b.pem, user-mapping: { file: /rules.json } }
+token-page: { path: /token }
+`;
+  const config = parseConfig(text, '/c.yaml');
+  const yaml = configToYaml(config);
+  const written = new Set<string>();
+  const walk = (v: unknown, prefix: string): void => {
+    if (Array.isArray(v)) for (const item of v) walk(item, `${prefix}[]`);
+    else if (typeof v === 'object' && v !== null && prefix !== 'response.claim-headers') {
+      for (const [k, child] of Object.entries(v)) {
+        const p = prefix === '' ? k : `${prefix}.${k}`;
+        written.add(p);
+        walk(child, p);
+      }
+    }
+  };
+  walk(parseYaml(yaml), '');
+  assert.deepEqual([...written].sort(), CONFIG_KEYS.map((k) => k.path).sort());
+  assert.deepEqual(parseConfig(yaml, '/c.yaml'), config);
+  assert.match(yaml, /clock-skew: 90s/);
+  assert.deepEqual(config.token.sources, [
+    { kind: 'header', name: 'a', scheme: 'S' }, { kind: 'cookie', name: 'c' }, { kind: 'query', name: 'q' },
+  ]);
+});
+
+test('configToYaml leaves out what is unset: empty audience, no user mapping, optional sections', () => {
+  const doc: unknown = parseYaml(configToYaml(parseConfig(MINIMAL, '/c.yaml')));
+  assert.ok(typeof doc === 'object' && doc !== null);
+  assert.deepEqual(Object.keys(doc), ['listen', 'admin-listen', 'workers', 'clock-skew', 'realm', 'token', 'response', 'cache', 'providers']);
+  const providers: unknown = 'providers' in doc ? doc.providers : undefined;
+  assert.ok(Array.isArray(providers));
+  assert.deepEqual(Object.keys(providers[0]), ['name', 'key-file', 'principal-field', 'jwks']);
 });
 
 test('accepts JSON, which is YAML', () => {
@@ -302,15 +360,4 @@ test('throws one ConfigError whose message lists every problem', () => {
 
 test('hints that dotted keys belong in .properties files', () => {
   assert.match(yamlProblems(`token.max-bytes: 10\n${MINIMAL}`)[0] ?? '', /^1 token\.max-bytes: unknown key \(dotted keys are for \.properties files/);
-});
-
-test('defaultProvider and defaultConfig give the documented defaults for demo mode', () => {
-  const p = defaultProvider('demo', '/tmp/demo.pem');
-  const fromFile = parseConfig('providers: [{ name: demo, key-file: /tmp/demo.pem }]', '/c.yaml');
-  assert.deepEqual(p, fromFile.providers[0]);
-  assert.ok(Object.isFrozen(p.jwks));
-  const c = defaultConfig([p]);
-  const { file: _file, ...rest } = fromFile;
-  assert.deepEqual(c, rest);
-  assert.throws(() => defaultProvider('Bad Name', '/k'), ConfigError);
 });
