@@ -1,10 +1,11 @@
 import type { Config } from '../config/types.js';
 import { cacheEnabled } from './cache.js';
 import { REASONS, type Rejection } from '../reasons.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import type { FoundToken } from '../token/extract.js';
 import { claimHeaderValue } from './claim-headers.js';
 import type { Identity } from './identity.js';
-import { setHeader, type CheckResponse, type HeaderValueOption, type Struct, type StructValue } from '../envoy/check-response.js';
+import { reusedAnswer, setHeader, type CheckResponse, type HeaderValueOption, type Struct, type StructValue } from '../envoy/check-response.js';
 import { renderTokenPage, TOKEN_PAGE_HEADERS } from './token-page.js';
 
 const OK_STATUS = Object.freeze({ code: 0 });
@@ -31,11 +32,12 @@ export function createResponder(config: Config): Responder {
   // (HTTP_X_JWT_PRINCIPAL): remove such look-alikes too, so none can be smuggled.
   // Frozen: allow answers without claim headers or carrier removal share it as their removal list.
   const lookalikes: readonly string[] = Object.freeze(identityHeaders.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_')));
-  const anonymous: CheckResponse = Object.freeze({
+  const anonymous: CheckResponse = reusedAnswer({
     status: OK_STATUS,
     ok_response: { headers: [], headers_to_remove: [...identityHeaders, ...lookalikes], query_parameters_to_remove: [] },
   });
-  const denies = new Map<string, CheckResponse>();
+  // Messages may quote the token (an alg name, a claim): bounded.
+  const denies = new BoundedMap<string, CheckResponse>(MAX_DENY_ANSWERS);
   const denyParts = new Map<string, { status: { code: number }; grpc: { code: number }; headers: HeaderValueOption[]; error: string }>();
 
   function denyTemplate(rejection: Rejection, tokenPresent: boolean) {
@@ -92,8 +94,8 @@ export function createResponder(config: Config): Responder {
       const previous = built.get(identity);
       if (previous !== undefined && previous.source === found.source && reusable(found)) return previous.response;
       if (!reusable(found)) return buildAllow(identity, found);
-      // Frozen: the gRPC codec encodes a frozen answer once and reuses the bytes.
-      const response = Object.freeze(buildAllow(identity, found));
+      // Sent again on every cache hit: encoded once, with the token spliced in at send time.
+      const response = reusedAnswer(buildAllow(identity, found), r.passThroughHeader === '' ? {} : { carries: found.token });
       built.set(identity, { source: found.source, response });
       return response;
     },
@@ -109,9 +111,7 @@ export function createResponder(config: Config): Responder {
       if (known !== undefined) return known;
       const t = denyTemplate(rejection, tokenPresent);
       const body = JSON.stringify({ error: t.error, reason: rejection.reason, message: rejection.message });
-      const answer: CheckResponse = Object.freeze({ status: t.grpc, denied_response: { status: t.status, headers: t.headers, body } });
-      // Messages may quote the token (an alg name, a claim): bounded, cleared when full.
-      if (denies.size >= MAX_DENY_ANSWERS) denies.clear();
+      const answer: CheckResponse = reusedAnswer({ status: t.grpc, denied_response: { status: t.status, headers: t.headers, body } });
       denies.set(key, answer);
       return answer;
     },

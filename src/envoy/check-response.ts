@@ -55,3 +55,30 @@ export type DecodedCheckResponse = Record<string, unknown> & {
   dynamic_metadata?: { fields?: Record<string, { stringValue?: string }> };
   http_response?: string;
 };
+
+/**
+ * "Encode once": an answer built once and sent many times (a cached allow, a constant deny).
+ * The server codec encodes such an answer on its first use and keeps the bytes as long as the
+ * answer lives; any other answer is encoded each time. `carries` names a long string inside
+ * the answer (the verified token in the pass-through header): the codec then keeps the bytes
+ * around it and writes the string itself in at send time, so the token is held once (the
+ * string), not twice (string and bytes).
+ */
+export interface Reuse {
+  readonly carries?: string;
+}
+
+/** A carried string at least this long is written in at send time, not kept in the bytes. */
+export const SPLICE_MIN_CHARS = 1024;
+
+const REUSED = new WeakMap<CheckResponse, Reuse>();
+
+/** Marks `answer` (frozen here) as reused as it is; see Reuse. */
+export function reusedAnswer<T extends CheckResponse>(answer: T, reuse: Reuse = {}): T {
+  Object.freeze(answer);
+  REUSED.set(answer, reuse);
+  return answer;
+}
+
+/** How `answer` is reused, or undefined when it is built for one request. */
+export const reuseOf = (answer: CheckResponse): Reuse | undefined => REUSED.get(answer);

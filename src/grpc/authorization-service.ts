@@ -1,11 +1,11 @@
 import type { sendUnaryData, Server, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Authorizer } from '../authz/authorizer.js';
-import type { CheckResponse } from '../envoy/check-response.js';
+import { reusedAnswer, type CheckResponse } from '../envoy/check-response.js';
 import type { CheckRequest } from '../envoy/check-request.js';
 import { fastAuthorizationServiceDefinition } from './codec.js';
 
 /** Only if failing closed itself failed: still an answer, never a gRPC error. */
-const LAST_RESORT: CheckResponse = Object.freeze({
+const LAST_RESORT: CheckResponse = reusedAnswer({
   status: { code: 14 },
   denied_response: { status: { code: 503 }, headers: [], body: '{"error":"unavailable","reason":"internal_error","message":"internal error"}' },
 });

@@ -1,9 +1,9 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import type { CheckResponse } from '../envoy/check-response.js';
+import { reuseOf, SPLICE_MIN_CHARS, type CheckResponse } from '../envoy/check-response.js';
 import { UNDECODABLE, type CheckRequest } from '../envoy/check-request.js';
 import { authorizationServiceDefinition } from './proto.js';
 import { decodeCheckRequest } from './request-decoder.js';
-import { encodeCheckResponse } from './response-encoder.js';
+import { encodeCheckResponse, encodeMarked } from './response-encoder.js';
 
 /**
  * A leaner codec for our own server side of Check. proto-loader decodes every field of the
@@ -16,14 +16,40 @@ import { encodeCheckResponse } from './response-encoder.js';
 
 let fast: ServiceDefinition | undefined;
 
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** The bytes of a reused answer: whole, or around its carried string (`frame` minus the string). */
+type Kept = Buffer | { readonly frame: Buffer; readonly at: number; readonly carried: string };
+
+function keep(answer: CheckResponse, carries: string | undefined): Kept {
+  const splice = carries !== undefined && carries.length >= SPLICE_MIN_CHARS && ASCII.test(carries);
+  const { bytes, at } = encodeMarked(answer, splice ? carries : undefined);
+  if (!splice || at < 0) return bytes;
+  // ASCII: one byte per character, so the string's bytes are exactly [at, at + length).
+  const frame = Buffer.allocUnsafeSlow(bytes.length - carries.length);
+  bytes.copy(frame, 0, 0, at);
+  bytes.copy(frame, at, at + carries.length);
+  return { frame, at, carried: carries };
+}
+
+function send(kept: Kept): Buffer {
+  if (Buffer.isBuffer(kept)) return kept;
+  const { frame, at, carried } = kept;
+  const out = Buffer.allocUnsafe(frame.length + carried.length);
+  frame.copy(out, 0, 0, at);
+  out.write(carried, at, 'latin1');
+  frame.copy(out, at + carried.length, at);
+  return out;
+}
+
 /** The Authorization service definition with the lean codec on Check (server side only). */
 export function fastAuthorizationServiceDefinition(): ServiceDefinition {
   if (fast !== undefined) return fast;
   const standard = authorizationServiceDefinition();
   const check = standard['Check'];
   if (check === undefined) throw new Error('Check method missing from the proto');
-  // Frozen answers are reused as they are (cache hits, constant answers): encode each once.
-  const encoded = new WeakMap<object, Buffer>();
+  // Answers marked reusedAnswer (cache hits, constant answers) are encoded once.
+  const encoded = new WeakMap<CheckResponse, Kept>();
   fast = {
     ...standard,
     Check: {
@@ -37,17 +63,14 @@ export function fastAuthorizationServiceDefinition(): ServiceDefinition {
         }
       },
       responseSerialize: (value: CheckResponse) => {
-        if (!Object.isFrozen(value)) return encodeCheckResponse(value);
-        let bytes = encoded.get(value);
-        if (bytes === undefined) {
-          // Own the bytes: small Buffers are slices of shared 8 KiB slabs, and keeping a
-          // slice alive would keep its whole slab alive.
-          const slice = encodeCheckResponse(value);
-          bytes = Buffer.allocUnsafeSlow(slice.length);
-          slice.copy(bytes);
-          encoded.set(value, bytes);
+        const reuse = reuseOf(value);
+        if (reuse === undefined) return encodeCheckResponse(value);
+        let kept = encoded.get(value);
+        if (kept === undefined) {
+          kept = keep(value, reuse.carries);
+          encoded.set(value, kept);
         }
-        return bytes;
+        return send(kept);
       },
     },
   };

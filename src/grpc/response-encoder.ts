@@ -13,6 +13,9 @@ import type { HeaderValueOption } from '../envoy/check-response.js';
 
 let buf = Buffer.allocUnsafeSlow(16 * 1024);
 let pos = 0;
+/** encodeMarked: the string whose bytes to locate, and where they start once written (-1: not yet). */
+let marked: string | undefined;
+let markAt = -1;
 
 function ensure(extra: number): void {
   if (pos + extra <= buf.length) return;
@@ -60,7 +63,9 @@ function writeString(tag: number, value: string): void {
   // At most 3 UTF-8 bytes per UTF-16 unit, plus up to 5 for the length.
   ensure(5 + value.length * 3);
   const lengthAt = pos++;
-  finishLength(lengthAt, buf.write(value, pos, 'utf8'));
+  const n = buf.write(value, pos, 'utf8');
+  finishLength(lengthAt, n);
+  if (markAt < 0 && value === marked) markAt = pos - n;
 }
 
 /** A proto3 string field: the empty default is not on the wire. */
@@ -90,6 +95,8 @@ function finishLength(lengthAt: number, length: number): void {
   for (let v = length >>> 7; v > 0; v >>>= 7) size++;
   ensure(size - 1);
   buf.copyWithin(lengthAt + size, lengthAt + 1, pos);
+  // The body moved right: so did a marked string inside it.
+  if (markAt > lengthAt) markAt += size - 1;
   const after = pos + size - 1;
   pos = lengthAt;
   varint(length);
@@ -140,6 +147,31 @@ function struct(tag: number, value: Struct): void {
 
 /** The encoded message, in a Buffer of its own (grpc-js may compress it asynchronously). */
 export function encodeCheckResponse(response: CheckResponse): Buffer {
+  marked = undefined;
+  markAt = -1;
+  write(response);
+  const out = Buffer.allocUnsafe(pos);
+  buf.copy(out, 0, 0, pos);
+  return out;
+}
+
+/**
+ * The encoded message in a Buffer of its own that nothing else shares (never a slice of a
+ * pooled slab, which would keep the whole slab alive), and where the first string equal to
+ * `mark` starts in it (-1 when none).
+ */
+export function encodeMarked(response: CheckResponse, mark: string | undefined): { bytes: Buffer; at: number } {
+  marked = mark;
+  markAt = -1;
+  write(response);
+  const bytes = Buffer.allocUnsafeSlow(pos);
+  buf.copy(bytes, 0, 0, pos);
+  const at = markAt;
+  marked = undefined;
+  return { bytes, at };
+}
+
+function write(response: CheckResponse): void {
   pos = 0;
   // CheckResponse.status = 1: google.rpc.Status { code = 1; message = 2 }
   const status = begin(0x0a);
@@ -175,7 +207,4 @@ export function encodeCheckResponse(response: CheckResponse): Buffer {
   }
   // dynamic_metadata = 4
   if (response.dynamic_metadata !== undefined) struct(0x22, response.dynamic_metadata);
-  const out = Buffer.allocUnsafe(pos);
-  buf.copy(out, 0, 0, pos);
-  return out;
 }
