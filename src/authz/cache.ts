@@ -1,4 +1,6 @@
 import type { Config } from '../config/types.js';
+import { SPLICE_MIN_CHARS } from '../envoy/check-response.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import type { Identity } from './identity.js';
 
 interface Entry {
@@ -18,14 +20,15 @@ export interface CacheStats {
 }
 
 /**
- * Estimated bytes an entry keeps alive, from measurement (node 20, 700-byte to 8 kB tokens):
- * the token string on the heap, its claims (the payload, parsed), the answer and its encoded
- * bytes (which carry the token again in the pass-through header), the Map slot and objects.
- * Measured ~3.0 KB for a 750-byte token and ~10.8 KB for a 4.1 kB one; this errs above both.
+ * Estimated bytes an entry keeps alive, from measurement (node 20): the token string (one
+ * copy, shared by the key and the answer), its claims (the payload, parsed), the answer, its
+ * encoded bytes, the Map slot. A token of SPLICE_MIN_CHARS or more is not kept in the encoded
+ * bytes (the codec writes it in at send time). Measured 3.5 KB for a 750-character token,
+ * 3.6 KB for 1 500, 6.9 KB for 4 100 and 11.6 KB for 8 000; this errs above each.
  */
-export const entryBytes = (token: string): number => ENTRY_OVERHEAD_BYTES + Math.ceil(token.length * BYTES_PER_TOKEN_CHAR);
+export const entryBytes = (token: string): number =>
+  ENTRY_OVERHEAD_BYTES + Math.ceil(token.length * (token.length >= SPLICE_MIN_CHARS ? 1.5 : 2.7));
 const ENTRY_OVERHEAD_BYTES = 1500;
-const BYTES_PER_TOKEN_CHAR = 2.5;
 
 /** A cache with either limit at 0 is off. */
 export const cacheEnabled = (c: Config['cache']): boolean => c.maxEntries > 0 && c.maxBytes > 0;
@@ -41,13 +44,14 @@ const flat = (token: string): string => Buffer.from(token, 'latin1').toString('l
  * Failures are never cached.
  */
 export class TokenCache {
-  private readonly entries = new Map<string, Entry>();
-  private totalBytes = 0;
+  private readonly entries: BoundedMap<string, Entry>;
 
   constructor(
     private readonly limits: Config['cache'],
     private readonly stats: CacheStats = {},
-  ) {}
+  ) {
+    this.entries = new BoundedMap(limits.maxEntries, { maxWeight: limits.maxBytes, weigh: (e) => e.bytes });
+  }
 
   get size(): number {
     return this.entries.size;
@@ -55,7 +59,7 @@ export class TokenCache {
 
   /** Estimated bytes held (see entryBytes). */
   get bytes(): number {
-    return this.totalBytes;
+    return this.entries.totalWeight;
   }
 
   get(token: string, nowMs: number): Identity | undefined {
@@ -65,15 +69,13 @@ export class TokenCache {
       return undefined;
     }
     if (nowMs >= entry.expiresAt || !stillTrusted(entry)) {
-      this.remove(entry);
+      this.entries.delete(entry.token);
       this.stats.onLookup?.(false);
       return undefined;
     }
-    // Refresh recency: Map keeps insertion order, so the first key is the least recent.
-    // Re-insert the stored key: the request's own copy of the token would be new garbage
-    // promoted to old space with every hit.
-    this.entries.delete(entry.token);
-    this.entries.set(entry.token, entry);
+    // The stored key, not the request's fresh copy of the token, which would otherwise be
+    // new garbage promoted to old space with every hit.
+    this.entries.touch(entry.token, entry);
     this.stats.onLookup?.(true);
     return entry.identity;
   }
@@ -87,24 +89,9 @@ export class TokenCache {
     const exp = identity.claims['exp'];
     // A token without exp never expires (as in Trino); keep it an hour at most, then re-verify.
     const expiresAt = typeof exp === 'number' ? (exp * 1000) + identity.provider.clockSkewMs : nowMs + 3_600_000;
-    const bytes = entryBytes(token);
-    if (expiresAt <= nowMs || bytes > this.limits.maxBytes) return undefined;
-    const previous = this.entries.get(token);
-    if (previous !== undefined) this.remove(previous);
-    while (this.entries.size > 0 && (this.entries.size >= this.limits.maxEntries || this.totalBytes + bytes > this.limits.maxBytes)) {
-      const oldest = this.entries.values().next();
-      if (oldest.done === true) break;
-      this.remove(oldest.value);
-    }
+    if (expiresAt <= nowMs) return undefined;
     const kept = flat(token);
-    this.entries.set(kept, { token: kept, identity, kid, alg, expiresAt, bytes });
-    this.totalBytes += bytes;
-    return kept;
-  }
-
-  private remove(entry: Entry): void {
-    this.entries.delete(entry.token);
-    this.totalBytes -= entry.bytes;
+    return this.entries.set(kept, { token: kept, identity, kid, alg, expiresAt, bytes: entryBytes(kept) }) ? kept : undefined;
   }
 }
 

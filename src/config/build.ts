@@ -138,7 +138,7 @@ function placeOf(spec: KeySpec): Place {
   return place;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRecord = isObject;
 const isList = (v: unknown): v is readonly unknown[] => Array.isArray(v);
 
 function getIn(source: unknown, names: readonly string[]): unknown {

@@ -4,6 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { reject } from '../reasons.js';
 import { algorithmsForKey, describeKey } from './algorithms.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import { FolderWatcher } from '../util/folder-watcher.js';
 import { parseKeyFile, readKeyFile } from './key-file.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
@@ -22,7 +23,7 @@ const DEBOUNCE_MS = 50;
 const TEMPLATE_CACHE_MAX = 1000;
 /** A kid whose file is missing is answered from memory this long: a client retrying one bad token costs no open each time. */
 const MISSING_TTL_MS = 1_000;
-/** Bounds the remembered misses; cleared when full, so a flood of random kids cannot grow it. */
+/** Bounds the remembered misses, so a flood of random kids cannot grow them. */
 const MISSING_MAX = 10_000;
 /** When the template folder cannot be watched, cached keys are re-read after this long. */
 const UNWATCHED_MAX_AGE_MS = 30_000;
@@ -129,11 +130,11 @@ class TemplateFileSource implements KeySource {
   readonly ready = true;
   private readonly parts: readonly string[];
   /** Sanitised kid -> keys, the file's base name (to match watch events) and load time. */
-  private readonly cache = new Map<string, { keys: readonly VerificationKey[]; name: string; loadedAt: number }>();
+  private readonly cache = new BoundedMap<string, { keys: readonly VerificationKey[]; name: string; loadedAt: number }>(TEMPLATE_CACHE_MAX);
   /** Cached kids dropped because their file changed: their next load reports onReload. */
   private readonly changed = new Set<string>();
   /** Sanitised kid -> its file's base name and when it was found missing. */
-  private readonly missing = new Map<string, { name: string; at: number }>();
+  private readonly missing = new BoundedMap<string, { name: string; at: number }>(MISSING_MAX);
   private readonly folders: FolderWatcher;
 
   constructor(template: string, private readonly options: FileKeySourceOptions) {
@@ -159,7 +160,6 @@ class TemplateFileSource implements KeySource {
       this.cache.delete(id);
       this.changed.delete(id);
       if (loaded.missing) {
-        if (this.missing.size >= MISSING_MAX) this.missing.clear();
         this.missing.set(id, { name: basename(path), at: performance.now() });
         return reject('unknown_key', `no key file for kid "${shown}"`);
       }
@@ -167,11 +167,6 @@ class TemplateFileSource implements KeySource {
       return reject('unknown_key', `the key file for kid "${shown}" cannot be used: ${loaded.error}`);
     }
     this.missing.delete(id);
-    this.cache.delete(id);
-    if (this.cache.size >= TEMPLATE_CACHE_MAX) {
-      const oldest = this.cache.keys().next();
-      if (oldest.done !== true) this.cache.delete(oldest.value);
-    }
     this.cache.set(id, { keys: loaded.keys, name: basename(path), loadedAt: performance.now() });
     if (this.changed.delete(id)) this.options.onReload?.(path);
     return loaded.keys;
@@ -186,7 +181,7 @@ class TemplateFileSource implements KeySource {
   /** Drops cached keys whose file changed; they are re-read on next use. */
   private invalidate(name: string | null): void {
     const all = name === null || name.startsWith('..'); // unnamed event or kubelet `..data` swap
-    for (const [id, entry] of this.cache) {
+    for (const [id, entry] of this.cache.entries()) {
       if (!all && entry.name !== name) continue;
       this.cache.delete(id);
       this.changed.add(id);
@@ -194,7 +189,7 @@ class TemplateFileSource implements KeySource {
     if (this.changed.size > TEMPLATE_CACHE_MAX) this.changed.clear();
     // A file may have appeared: forget the misses it answers.
     if (all) this.missing.clear();
-    else for (const [id, miss] of this.missing) if (miss.name === name) this.missing.delete(id);
+    else for (const [id, miss] of this.missing.entries()) if (miss.name === name) this.missing.delete(id);
   }
 }
 

@@ -1,5 +1,6 @@
 import { isJwsAlgorithm, type JwsAlgorithm } from '../util/jws.js';
 import { reject, type Rejection } from '../reasons.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 /** A compact JWS split and decoded, not yet verified. */
 export interface ParsedToken {
@@ -32,18 +33,16 @@ function decodeJsonObject(part: string): Record<string, unknown> | undefined {
 }
 
 // Tokens of one issuer share their header segment (alg, kid, typ): remember the decoded
-// headers of a few. Bounded in count and size; cleared when full, so junk headers cannot
-// crowd real ones out.
+// headers of a few, bounded in count and in the length of a segment remembered.
 const HEADER_MEMO_MAX = 64;
 const HEADER_MEMO_MAX_CHARS = 512;
-const headerMemo = new Map<string, Readonly<Record<string, unknown>>>();
+const headerMemo = new BoundedMap<string, Readonly<Record<string, unknown>>>(HEADER_MEMO_MAX);
 
 function decodeHeader(part: string): Readonly<Record<string, unknown>> | undefined {
   const known = headerMemo.get(part);
   if (known !== undefined) return known;
   const header = decodeJsonObject(part);
   if (header === undefined || part.length > HEADER_MEMO_MAX_CHARS) return header;
-  if (headerMemo.size >= HEADER_MEMO_MAX) headerMemo.clear();
   // The key is a copy: `part` is a slice that can keep a whole Cookie header alive.
   // The value is shared between checks: frozen, and only ever read.
   headerMemo.set(Buffer.from(part, 'latin1').toString('latin1'), Object.freeze(header));

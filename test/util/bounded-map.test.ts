@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BoundedMap } from '../../src/util/bounded-map.js';
+
+describe('BoundedMap', () => {
+  it('evicts the least recently set or touched entry when full', () => {
+    const m = new BoundedMap<string, number>(3);
+    m.set('a', 1);
+    m.set('b', 2);
+    m.set('c', 3);
+    m.touch('a', 1);
+    m.set('d', 4);
+    assert.deepEqual([...m.entries()].map(([k]) => k), ['c', 'a', 'd']);
+    assert.equal(m.get('b'), undefined);
+  });
+
+  it('bounds the total weight, evicting as many old entries as the new one needs', () => {
+    const m = new BoundedMap<string, string>(100, { maxWeight: 10, weigh: (v) => v.length });
+    m.set('a', 'xxxx');
+    m.set('b', 'xxxx');
+    assert.equal(m.totalWeight, 8);
+    m.set('c', 'xxx');
+    assert.deepEqual([...m.entries()].map(([k]) => k), ['b', 'c'], 'the oldest made room, the next one fits beside');
+    m.set('d', 'x'.repeat(9));
+    assert.deepEqual([...m.entries()].map(([k]) => k), ['d'], 'both older entries made room');
+    assert.equal(m.totalWeight, 9);
+    assert.equal(m.set('huge', 'x'.repeat(11)), false, 'an entry heavier than the whole limit is never stored');
+    assert.equal(m.get('d'), 'x'.repeat(9), 'and evicts nothing');
+  });
+
+  it('keeps the weight right when a key is set again or deleted', () => {
+    const m = new BoundedMap<string, string>(10, { maxWeight: 100, weigh: (v) => v.length });
+    m.set('a', 'xx');
+    m.set('a', 'xxxxx');
+    assert.equal(m.totalWeight, 5);
+    m.delete('a');
+    m.delete('a');
+    assert.equal(m.totalWeight, 0);
+    assert.equal(m.size, 0);
+  });
+
+  it('stores nothing with a limit of 0 entries', () => {
+    const m = new BoundedMap<string, number>(0);
+    assert.equal(m.set('a', 1), false);
+    assert.equal(m.size, 0);
+  });
+});
