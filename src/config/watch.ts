@@ -1,6 +1,4 @@
-import { realpathSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { FolderWatcher } from '../util/folder-watcher.js';
+import { fileLocations, FolderWatcher } from '../util/folder-watcher.js';
 import type { Config } from './types.js';
 
 const DEBOUNCE_MS = 100;
@@ -35,17 +33,11 @@ export function watchConfigFiles(files: readonly string[], onChange: () => void,
     set(list) {
       const dirs = new Set<string>();
       names = new Set<string>();
+      // A missing file is reported by the reload itself.
       for (const file of list) {
-        const abs = resolve(file);
-        dirs.add(dirname(abs));
-        names.add(basename(abs));
-        try {
-          const real = realpathSync(abs);
-          dirs.add(dirname(real));
-          names.add(basename(real));
-        } catch {
-          // A missing file is reported by the reload itself.
-        }
+        const where = fileLocations(file);
+        for (const d of where.dirs) dirs.add(d);
+        for (const n of where.names) names.add(n);
       }
       folders.set(dirs);
     },

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { realpathSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { reject } from '../reasons.js';
 import { algorithmsForKey, describeKey } from './algorithms.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { FolderWatcher } from '../util/folder-watcher.js';
+import { fileLocations, FolderWatcher } from '../util/folder-watcher.js';
 import { parseKeyFile, readKeyFile } from './key-file.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
 
@@ -62,7 +62,8 @@ class StaticFileSource implements KeySource {
   private polling = false;
   private closed = false;
   private readonly absolute: string;
-  private target: string | undefined;
+  /** Base names that are this file: its own, and its symlink target's. */
+  private names: readonly string[] = [];
   private readonly folders: FolderWatcher;
 
   constructor(private readonly path: string, where: { file: string; key: string }, private readonly options: FileKeySourceOptions) {
@@ -88,14 +89,9 @@ class StaticFileSource implements KeySource {
 
   /** The file's folder, plus the folder of its symlink target (k8s: `..data/` swaps). */
   private watch(): void {
-    const dirs = new Set([dirname(this.absolute)]);
-    try {
-      this.target = realpathSync(this.absolute);
-      dirs.add(dirname(this.target));
-    } catch {
-      // Missing right now (mid-replace): the folder watch sees it come back.
-    }
-    if (this.folders.set(dirs) === 0 && !this.polling) {
+    const where = fileLocations(this.absolute);
+    this.names = where.names;
+    if (this.folders.set(new Set(where.dirs)) === 0 && !this.polling) {
       this.polling = true;
       watchFile(this.absolute, { persistent: false, interval: POLL_INTERVAL_MS }, () => this.onEvent(null));
     }
@@ -103,8 +99,7 @@ class StaticFileSource implements KeySource {
 
   private onEvent(name: string | null): void {
     // Our file, a kubelet `..data` swap, or an unnamed event; other files in the folder are noise.
-    const ours = name === null || name === basename(this.absolute) || name.startsWith('..');
-    if (!ours && (this.target === undefined || name !== basename(this.target))) return;
+    if (name !== null && !name.startsWith('..') && !this.names.includes(name)) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.reload(), DEBOUNCE_MS);
     this.timer.unref();

@@ -1,5 +1,25 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { realpathSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { errnoCode } from './errno.js';
+
+/**
+ * Where a watched file lives: its folder and base name, plus those of its symlink target when
+ * it is a link (kubelet mounts ConfigMaps and Secrets as links into a `..data` folder that it
+ * swaps). A file missing right now has no target; the folder watch sees it come back.
+ */
+export function fileLocations(file: string): { dirs: string[]; names: string[] } {
+  const abs = resolve(file);
+  const dirs = [dirname(abs)];
+  const names = [basename(abs)];
+  try {
+    const real = realpathSync(abs);
+    dirs.push(dirname(real));
+    names.push(basename(real));
+  } catch {
+    // missing: only the folder is watched
+  }
+  return { dirs, names };
+}
 
 /** fs.watch on whole folders (editors and kubelet replace files rather than write them). */
 export class FolderWatcher {
