@@ -33,10 +33,13 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 COPY --from=build /app/dist/src ./dist/src
 # The protos are read at run time from <app>/proto (dist/src/grpc/proto.js resolves ../../../proto).
 COPY proto ./proto
+# The launcher sizes V8 for a sidecar unless NODE_OPTIONS sets a heap size (see bin/jwt-ext-authz).
+COPY bin/jwt-ext-authz ./bin/jwt-ext-authz
 # Numeric uid:gid (the base image's "node" user), so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 # 9191: gRPC ext_authz listener (and grpc.health.v1); 9901: admin HTTP (/metrics /healthz /readyz).
 EXPOSE 9191 9901
-# Node runs as PID 1: the service handles SIGTERM/SIGINT itself (not ready, drain, exit 0).
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+# The launcher execs node, so node runs as PID 1: the service handles SIGTERM/SIGINT itself
+# (not ready, drain, exit 0).
+ENTRYPOINT ["/app/bin/jwt-ext-authz"]
 CMD ["serve", "--config", "/etc/jwt-ext-authz/config.yaml"]

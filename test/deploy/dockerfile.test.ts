@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PROTO_DIR } from '../../src/grpc/proto.js';
@@ -123,9 +123,11 @@ describe('Dockerfile', () => {
     assert.notEqual(Number(user.split(':')[0]), 0);
     const exposed = (runtime?.instructions ?? []).filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
     assert.deepEqual(exposed.sort(), ['9191', '9901']);
-    assert.deepEqual(jsonArgs(last(runtime, 'ENTRYPOINT')), ['node', '/app/dist/src/cli/main.js']);
+    assert.deepEqual(jsonArgs(last(runtime, 'ENTRYPOINT')), ['/app/bin/jwt-ext-authz']);
+    assert.ok(copies(runtime).some((c) => sources(c).includes('bin/jwt-ext-authz') && dest(c) === './bin/jwt-ext-authz'), 'the launcher is in the image');
     assert.deepEqual(jsonArgs(last(runtime, 'CMD')), ['serve', '--config', '/etc/jwt-ext-authz/config.yaml']);
     assert.ok(existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js')), 'the entry point exists after the build');
+    assert.ok((statSync(join(REPO, 'bin', 'jwt-ext-authz')).mode & 0o111) !== 0, 'the launcher is executable');
   });
 
   it('copies only files that exist, that .dockerignore lets into the context, and no secrets', () => {

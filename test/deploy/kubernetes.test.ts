@@ -116,10 +116,13 @@ describe('Pods', () => {
       }
       const c = ours(p);
       assert.deepEqual(c['resources'], { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '192Mi' } }, ref(p.owner));
-      // The heap limits must leave the limit room for code, buffers and the young generation.
-      const env = list(c['env'], `${ref(p.owner)} env`).map((e) => obj(e, 'env'));
-      const options = str(env.find((e) => e['name'] === 'NODE_OPTIONS')?.['value'], `${ref(p.owner)} NODE_OPTIONS`);
-      const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+      // The heap limits must leave the limit room for code, buffers and the young generation:
+      // the launcher's (bin/jwt-ext-authz), unless NODE_OPTIONS sets its own.
+      const env = list(c['env'] ?? [], `${ref(p.owner)} env`).map((e) => obj(e, 'env'));
+      const options = env.find((e) => e['name'] === 'NODE_OPTIONS')?.['value'];
+      const launcher = readFileSync(join(REPO, 'bin', 'jwt-ext-authz'), 'utf8');
+      const flags = typeof options === 'string' && options.includes('--max-old-space-size') ? options : (/^\s*\*\) flags="([^"]*)"/m.exec(launcher)?.[1] ?? '');
+      const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(flags)?.[1]);
       assert.ok(oldSpace > 0 && oldSpace <= 192 / 2, `${ref(p.owner)} old space ${oldSpace} MB under half the limit`);
     }
   });

@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 /** The built CLI, run as users run it. */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
+/** The launcher the Dockerfile, `npm start` and the package's bin run (it picks the V8 flags). */
+export const LAUNCHER = fileURLToPath(new URL('../../../bin/jwt-ext-authz', import.meta.url));
+
 export interface CliResult {
   readonly code: number | null;
   readonly stdout: string;
@@ -29,10 +32,21 @@ export function runCli(args: readonly string[], options: { input?: string; env?:
   });
 }
 
+type Started = { child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null> };
+
 /** Starts a long-running CLI process and waits until its stdout matches `ready`. */
-export function startCli(args: readonly string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null> }> {
+export function startCli(args: readonly string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Started> {
+  return startProcess(process.execPath, [CLI, ...args], ready, env);
+}
+
+/** The same through bin/jwt-ext-authz, exactly as shipped. */
+export function startLauncher(args: readonly string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Started> {
+  return startProcess(LAUNCHER, args, ready, env);
+}
+
+function startProcess(command: string, args: readonly string[], ready: RegExp, env: NodeJS.ProcessEnv): Promise<Started> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: 'pipe' });
     let out = '';
     const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
     const timer = setTimeout(() => {
