@@ -4,7 +4,6 @@ import { after, before, describe, it } from 'node:test';
 import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { CheckResponse } from '../../src/envoy/check-response.js';
-import { setHeader } from '../../src/envoy/check-response.js';
 import type { DecodedCheckResponse } from '../../src/grpc/client.js';
 import { authorizationServiceDefinition, CHECK_PATH, PROTO_DIR } from '../../src/grpc/proto.js';
 import { decodeCheckRequest } from '../../src/grpc/request-decoder.js';
@@ -15,6 +14,7 @@ import { nowSeconds, sign, testKeys, writeKey } from '../helpers/keys.js';
 import { bearer, rawHeaderRequest } from '../helpers/requests.js';
 import { adminGet, sample } from '../helpers/scrape.js';
 import { startTestService, tempDir, type TestService } from '../helpers/service.js';
+import { SAMPLE_ANSWERS } from '../helpers/answers.js';
 
 // proto-loader's codec (what Envoy-compatible clients and our tests use) is the reference.
 const check = authorizationServiceDefinition()['Check'];
@@ -30,47 +30,7 @@ root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
 const responseType = root.lookupType('envoy.service.auth.v3.CheckResponse');
 const meaning = (bytes: Uint8Array): object => responseType.toObject(responseType.decode(bytes), { defaults: true, longs: String, enums: Number });
 
-const long = (n: number): string => 'x'.repeat(n);
-const meta = (fields: Record<string, string>) => ({ fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) });
-
-const ANSWERS: Record<string, CheckResponse> = {
-  'an empty OK': { status: { code: 0 } },
-  'an allow with headers, removals and dynamic metadata': {
-    status: { code: 0 },
-    ok_response: {
-      headers: [setHeader('x-jwt-principal', 'alice'), setHeader('x-forwarded-access-token', `ey.${long(900)}.sig`)],
-      headers_to_remove: ['x_jwt_principal', 'cookie', ''],
-      query_parameters_to_remove: ['access_token'],
-    },
-    dynamic_metadata: meta({ principal: 'alice@example.com', user: 'alice', provider: 'corp', iss: 'https://idp/', sub: '' }),
-  },
-  'an allow with non-ASCII values and an appended header': {
-    status: { code: 0 },
-    ok_response: {
-      headers: [setHeader('x-name', 'Zoë 日本 😀'), { header: { key: 'x-a', value: '' }, append: { value: true }, append_action: 0 }],
-      headers_to_remove: [],
-      query_parameters_to_remove: [],
-    },
-    dynamic_metadata: meta({ 'ключ': 'значение 😀' }),
-  },
-  'a 401 deny with a challenge and a JSON body': {
-    status: { code: 16 },
-    denied_response: {
-      status: { code: 401 },
-      headers: [setHeader('content-type', 'application/json'), setHeader('www-authenticate', 'Bearer realm="trino", error="invalid_token"')],
-      body: '{"error":"invalid_token","reason":"expired","message":"the token has expired"}',
-    },
-  },
-  'a token page whose body needs a three-byte length': {
-    status: { code: 7, message: 'token page' },
-    denied_response: { status: { code: 200 }, headers: [setHeader('content-type', 'text/html')], body: `<p>${long(20_000)}</p>` },
-  },
-  'a body past the 16 KiB scratch buffer and a two-byte header length': {
-    status: { code: 14 },
-    denied_response: { status: { code: 503 }, headers: [setHeader('x-big', long(200))], body: long(70_000) },
-  },
-  'a negative status code (sign-extended varint)': { status: { code: -3 } },
-};
+const ANSWERS = SAMPLE_ANSWERS;
 
 describe('response encoder', () => {
   for (const [name, answer] of Object.entries(ANSWERS)) {
