@@ -40,9 +40,9 @@ async function main(): Promise<void> {
 
   const checks: Check[] = [];
   if (want('ready')) checks.push(await timeToReady(bench));
-  const { cases, fetchChecks } = throughputCases(bench);
+  const { cases, fetchChecks, ratioChecks } = throughputCases(bench);
   const results = await runRounds(cases, s);
-  checks.push(...fetchChecks());
+  checks.push(...fetchChecks(), ...ratioChecks(results));
   const extraRows: Row[] = [];
   if (want('rss')) {
     const churn = await memoryAfterChurn(bench);

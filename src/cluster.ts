@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { startAdminListener, type AdminListener, type ReadinessReport } from './admin/http.js';
 import type { Config } from './config/types.js';
-import { removeStaleSocket, unixSocketPath } from './grpc/server.js';
+import { removeStaleSocket, unixSocketPath } from './util/unix-socket.js';
 import type { Logger } from './log.js';
 import type { RunningService } from './service/start.js';
 
@@ -28,8 +28,10 @@ const MAX_RESTARTS_PER_MINUTE = 5;
  */
 export async function runPrimary(config: Config, logger: Logger, signals: { onStop(stop: () => Promise<number>): void }): Promise<number> {
   const count = workerCount(config);
-  const socket = unixSocketPath(config.listen);
-  if (socket !== undefined) removeStaleSocket(socket);
+  for (const listen of [config.listen, config.httpListen]) {
+    const socket = unixSocketPath(listen);
+    if (socket !== undefined) removeStaleSocket(socket);
+  }
   const aggregator = new AggregatorRegistry();
   const reports = new Map<number, ReadinessReport>();
   let stopping = false;

@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['keys', 'identity', 'metrics'],
   ['token'],
   ['authz'],
-  ['grpc', 'admin'],
+  ['grpc', 'http', 'admin'],
   ['service'],
   ['cluster.ts'],
   ['cli'],

@@ -1,9 +1,11 @@
 /**
  * One measured run of a driver against a server, pinned to the load core: h2load (lib/h2load.ts,
- * one body for every request) or the Node HTTP/2 driver (bench/driver.ts around lib/load.ts, many
- * tokens), with the CPU use of both processes over the measured window.
+ * one body for every request), h2load --h1 against an HTTP/1.1 listener (the HTTP mode), or the
+ * Node HTTP/2 driver (bench/driver.ts around lib/load.ts, many tokens), with the CPU use of both
+ * processes over the measured window.
  */
 import { rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import type { DriverJob } from '../driver.js';
 import { runH2load } from './h2load.js';
@@ -12,7 +14,7 @@ import { cpuWindow, spawnPinned } from './proc.js';
 import type { Server } from './servers.js';
 import { DRIVER, LOAD_CORE, TMP, log, type Settings } from './settings.js';
 
-export type Driver = 'h2load' | 'node';
+export type Driver = 'h2load' | 'h2load-h1' | 'node';
 
 export interface Measurement {
   readonly driver: Driver;
@@ -42,9 +44,37 @@ async function probe(server: Server, body: Buffer): Promise<Readonly<Record<stri
   return r.decisions;
 }
 
-/** h2load sending `body` (one pre-encoded Check frame) with every request. */
-export async function measureH2load(server: Server, body: Buffer, s: Settings): Promise<Measurement> {
-  const decisions = await probe(server, body);
+/** The HTTP mode's answer as the CheckResponse status.code it stands for, so the report reads both alike. */
+const CODE_OF_STATUS: Readonly<Record<number, string>> = { 200: '0', 401: '16', 403: '7', 503: '14' };
+
+/** Three requests through the same HTTP/1.1 path, to learn the decision h2load --h1 does not report. */
+async function probeH1(port: number, target: H1Target): Promise<Readonly<Record<string, number>>> {
+  const decisions: Record<string, number> = {};
+  for (let i = 0; i < 3; i++) {
+    const status = await new Promise<number>((resolve, reject) => {
+      const headers = Object.fromEntries(target.headers.map((h) => [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 1).trim()]));
+      const req = request({ host: '127.0.0.1', port, path: target.path, headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const code = CODE_OF_STATUS[status] ?? `http ${status}`;
+    decisions[code] = (decisions[code] ?? 0) + 1;
+  }
+  return decisions;
+}
+
+/** What h2load --h1 asks for: a GET of `path` with `headers` ("name: value"). */
+export interface H1Target {
+  readonly path: string;
+  readonly headers: readonly string[];
+}
+
+/** h2load sending `body` (one pre-encoded Check frame) with every request, or with `h1` HTTP/1.1 GETs to `port`. */
+export async function measureH2load(server: Server, body: Buffer, s: Settings, h1?: { readonly port: number; readonly target: H1Target }): Promise<Measurement> {
+  const decisions = h1 === undefined ? await probe(server, body) : await probeH1(h1.port, h1.target);
   const bodyFile = join(TMP, `body-${server.name}.bin`);
   writeFileSync(bodyFile, body);
   let window: ReturnType<typeof cpuWindow> | undefined;
@@ -54,9 +84,10 @@ export async function measureH2load(server: Server, body: Buffer, s: Settings): 
   rmSync(join(TMP, 'h2load.log'), { force: true });
   const r = await runH2load({
     core: LOAD_CORE,
-    port: server.port,
-    bodyFile,
-    connections: s.connections,
+    port: h1?.port ?? server.port,
+    ...(h1 === undefined ? { bodyFile } : { h1: h1.target }),
+    // HTTP/1.1 has one request in flight per connection: as many connections as HTTP/2 streams.
+    connections: h1 === undefined ? s.connections : s.connections * s.streams,
     streams: s.streams,
     warmupMs: s.warmupMs,
     durationMs: s.durationMs,
@@ -75,7 +106,7 @@ export async function measureH2load(server: Server, body: Buffer, s: Settings): 
   rmSync(join(TMP, 'h2load.log'), { force: true });
   if (r.non2xx > 0) throw new Error(`h2load against ${server.name}: ${r.non2xx} non-2xx answers\n${r.summary}`);
   return {
-    driver: 'h2load',
+    driver: h1 === undefined ? 'h2load' : 'h2load-h1',
     rps: r.rps,
     p50Us: r.latencyUs.p50,
     p99Us: r.latencyUs.p99,

@@ -1,4 +1,8 @@
-/** h2load (Debian nghttp2-client) against the Check RPC, pinned to a core; latency from --log-file. */
+/**
+ * h2load (Debian nghttp2-client), pinned to a core, latency from --log-file: against the Check
+ * RPC (HTTP/2, one pre-encoded gRPC frame as the body of every request), or with `--h1` against
+ * an HTTP/1.1 keep-alive listener (the HTTP mode, SPEC §12: a GET with fixed headers).
+ */
 import { readFileSync } from 'node:fs';
 import { Samples, type Percentiles } from './load.js';
 import { spawnPinned } from './proc.js';
@@ -8,7 +12,9 @@ export interface H2loadOptions {
   readonly core: number;
   readonly port: number;
   /** One pre-encoded gRPC frame: h2load sends it as the body of every request. */
-  readonly bodyFile: string;
+  readonly bodyFile?: string;
+  /** HTTP/1.1 instead: a GET of `path` with these headers, `streams` ignored (one request in flight per connection). */
+  readonly h1?: { readonly path: string; readonly headers: readonly string[] };
   readonly connections: number;
   readonly streams: number;
   readonly warmupMs: number;
@@ -28,17 +34,16 @@ export interface H2loadResult {
 }
 
 export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
+  const request = o.h1 === undefined
+    ? ['-m', String(o.streams), '-d', o.bodyFile ?? '', '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${o.port}${CHECK_PATH}`]
+    : ['--h1', '-m', '1', ...o.h1.headers.flatMap((h) => ['-H', h]), `http://127.0.0.1:${o.port}${o.h1.path}`];
   const args = [
     '-t', '1',
     '-c', String(o.connections),
-    '-m', String(o.streams),
     '-D', `${Math.round(o.durationMs)}ms`,
     '--warm-up-time', `${Math.round(o.warmupMs)}ms`,
     '--log-file', o.logFile,
-    '-d', o.bodyFile,
-    '-H', 'content-type: application/grpc',
-    '-H', 'te: trailers',
-    `http://127.0.0.1:${o.port}${CHECK_PATH}`,
+    ...request,
   ];
   const p = spawnPinned(o.core, 'h2load', args);
   let out = '';

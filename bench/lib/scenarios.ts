@@ -1,19 +1,19 @@
 /**
  * The scenarios of SPEC §10 (`--only` ids in brackets): time to ready [ready]; the throughput
  * cases, each on a fresh server and run in rounds [empty, floor, warm-1, warm-rr, cold, bad-sig,
- * unknown-kid]; memory after many checks over many tokens [rss]. Each gives table rows or checks
- * for lib/report.ts.
+ * unknown-kid, http, routes]; memory after many checks over many tokens [rss]. Each gives table
+ * rows or checks for lib/report.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { JsonWebKey } from 'node:crypto';
 import { join } from 'node:path';
-import { measureH2load, measureNode, type Measurement } from './drivers.js';
+import { measureH2load, measureNode, type H1Target, type Measurement } from './drivers.js';
 import type { JwksServer } from './jwks-server.js';
 import { memory } from './proc.js';
 import { aggregate, decisionsText, fmtInt, fmtMs, fmtPct, median, type Case, type Check, type Row } from './report.js';
 import { frameFor } from './requests.js';
-import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startService, stopServer, type Server } from './servers.js';
+import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startEmptyHttp, startService, stopServer, type Server, type ServiceExtras } from './servers.js';
 import { SERVER_CORE, TMP, log, type ScenarioId, type Settings } from './settings.js';
 import { badSignature, benchTokens, unknownKidTokens } from './tokens.js';
 
@@ -72,8 +72,22 @@ async function around(srv: Server, fn: (srv: Server) => Promise<Measurement>): P
   }
 }
 
-const onService = (b: Bench, name: string, cache: number | undefined, fn: (srv: Server) => Promise<Measurement>) => async (): Promise<Measurement> =>
-  around(await startService(name, serviceYaml(b.jwks.url, b.s, cache), b.s), fn);
+const onService = (b: Bench, name: string, cache: number | undefined, fn: (srv: Server) => Promise<Measurement>, extras: ServiceExtras = {}) => async (): Promise<Measurement> =>
+  around(await startService(name, serviceYaml(b.jwks.url, b.s, cache, extras), b.s), fn);
+
+/** The HTTP mode's check of the bench request: what Envoy's http_service sends for a Trino CLI call (path mode, no prefix). */
+const h1Target = (token: string): H1Target => ({
+  path: '/v1/statement',
+  headers: [`authorization: Bearer ${token}`, 'user-agent: Trino CLI/435', 'x-trino-source: trino-cli', 'accept: application/json'],
+});
+
+/** `a` against `b` (req/s), per round, then the median: the rounds pair runs close in time. */
+function pairRatio(results: ReadonlyMap<string, Measurement[]>, a: string, b: string): { median: number; perRound: number[] } {
+  const as = results.get(a) ?? [];
+  const bs = results.get(b) ?? [];
+  const perRound = as.map((m, i) => m.rps / (bs[i]?.rps ?? NaN));
+  return { median: median(perRound), perRound };
+}
 
 const onEmpty = (b: Bench, name: string, fn: (srv: Server) => Promise<Measurement>, mode: 'none' | 'rs256' = 'none') => async (): Promise<Measurement> =>
   around(await startEmpty(name, b.s, mode), fn);
@@ -136,6 +150,8 @@ export interface Throughput {
   readonly cases: readonly Case[];
   /** The JWKS-fetch checks of the unknown-kid floods, once the rounds are over. */
   fetchChecks(): Check[];
+  /** Targets between two scenarios (HTTP vs gRPC mode, 100 routes vs none), once the rounds are over. */
+  ratioChecks(results: ReadonlyMap<string, Measurement[]>): Check[];
 }
 
 /** The throughput cases `--only` selects: empty, floor, warm-1, warm-rr, cold, bad-sig, unknown-kid. */
@@ -145,12 +161,14 @@ export function throughputCases(b: Bench): Throughput {
   const cases: Case[] = [];
   const warmBody = frameFor(warmToken, 0);
   const warmTarget = { minRps: 0.9, maxP99: 1.2 };
-  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor'] as const).some(want);
-  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor');
+  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor', 'http', 'routes'] as const).some(want);
+  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor') || want('http') || want('routes');
+  // The HTTP-mode and route-table targets are read against gRPC warm-1 (h2load) of the same round.
+  const warmH2load = want('warm-1') || want('http') || want('routes');
   if (needBaseline && h2Scenarios) {
     cases.push({ key: 'empty-h2load', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'h2load', baseline: true, expect: '0', run: onEmpty(b, 'empty-h2load', (srv) => measureH2load(srv, warmBody, s)) });
   }
-  if (needBaseline) {
+  if (needBaseline && (want('warm-1') || want('warm-rr') || want('cold') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor'))) {
     cases.push({ key: 'empty-node', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'node', baseline: true, expect: '0', run: onEmpty(b, 'empty-node', (srv) => measureNode(srv, singleFile, s)) });
   }
   if (want('floor')) {
@@ -161,8 +179,28 @@ export function throughputCases(b: Bench): Throughput {
     cases.push({ key: 'floor-h2load', scenario, driver: 'h2load', baseline: false, expect: '0', run: onEmpty(b, 'floor-h2load', (srv) => measureH2load(srv, warmBody, s), 'rs256') });
     cases.push({ key: 'floor-node', scenario, driver: 'node', baseline: false, expect: '0', run: onEmpty(b, 'floor-node', (srv) => measureNode(srv, singleFile, s), 'rs256') });
   }
-  if (want('warm-1')) {
+  if (warmH2load) {
     cases.push({ key: 'warm-1-h2load', scenario: 'warm, 1 token (cache on)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget, run: onService(b, 'warm-1-h2load', undefined, (srv) => measureH2load(srv, warmBody, s)) });
+  }
+  if (want('routes')) {
+    cases.push({
+      key: 'routes-100-h2load', scenario: 'warm, 1 token, 100-route table (last route matches)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget,
+      run: onService(b, 'routes-100-h2load', undefined, (srv) => measureH2load(srv, warmBody, s), { routes: 100 }),
+    });
+  }
+  if (want('http')) {
+    const target = h1Target(warmToken);
+    const none = Buffer.alloc(0);
+    cases.push({
+      key: 'empty-http-h1', scenario: 'bare node:http responder (HTTP/1.1 keep-alive)', driver: 'h2load-h1', baseline: true, expect: '0',
+      run: async () => around(await startEmptyHttp('empty-http-h1', s), (srv) => measureH2load(srv, none, s, { port: srv.httpPort ?? srv.port, target })),
+    });
+    cases.push({
+      key: 'http-warm-h1', scenario: 'HTTP mode, warm, 1 token (HTTP/1.1 keep-alive)', driver: 'h2load-h1', baseline: false, expect: '0',
+      run: onService(b, 'http-warm-h1', undefined, (srv) => measureH2load(srv, none, s, { port: srv.httpPort ?? 0, target }), { http: true }),
+    });
+  }
+  if (want('warm-1')) {
     cases.push({ key: 'warm-1-node', scenario: 'warm, 1 token (cache on)', driver: 'node', baseline: false, expect: '0', target: warmTarget, run: onService(b, 'warm-1-node', undefined, (srv) => measureNode(srv, singleFile, s)) });
   }
   if (want('warm-rr')) {
@@ -221,7 +259,31 @@ export function throughputCases(b: Bench): Throughput {
         pass: runs.every((f) => f.fetches <= f.allowed),
       };
     });
-  return { cases, fetchChecks };
+  const ratioChecks = (results: ReadonlyMap<string, Measurement[]>): Check[] => {
+    const out: Check[] = [];
+    const rounds = (r: number[]): string => r.map((x) => `${x.toFixed(2)}×`).join(' / ');
+    if (want('http')) {
+      const mode = pairRatio(results, 'http-warm-h1', 'warm-1-h2load');
+      const bare = pairRatio(results, 'empty-http-h1', 'empty-h2load');
+      out.push({
+        what: 'HTTP mode warm (h2load --h1, keep-alive) vs gRPC mode warm (h2load), req/s',
+        measured: `${mode.median.toFixed(2)}× (per round ${rounds(mode.perRound)}); for reference the bare node:http responder does ${bare.median.toFixed(2)}× the empty grpc-js handler`,
+        target: '≥ 2×',
+        pass: mode.median >= 2,
+      });
+    }
+    if (want('routes')) {
+      const r = pairRatio(results, 'routes-100-h2load', 'warm-1-h2load');
+      out.push({
+        what: 'warm with a 100-route table vs warm without routes (h2load), req/s',
+        measured: `${r.median.toFixed(2)}× (per round ${rounds(r.perRound)})`,
+        target: '≥ 0.95× (costs ≤ 5 %)',
+        pass: r.median >= 0.95,
+      });
+    }
+    return out;
+  };
+  return { cases, fetchChecks, ratioChecks };
 }
 
 /** `s.repeat` rounds of every case, in order; the measurements of each case by its key. */

@@ -1,7 +1,7 @@
 /**
  * The servers under test, each a fresh process pinned to the server core: the service via its
- * CLI (config written to bench/results/tmp/configs) and the empty grpc-js Check handler
- * (bench/empty-server.ts). Stopping one summarises its CPU profile under --cpu-prof. The
+ * CLI (config written to bench/results/tmp/configs), the empty grpc-js Check handler
+ * (bench/empty-server.ts) and the bare node:http responder (bench/empty-http-server.ts). Stopping one summarises its CPU profile under --cpu-prof. The
  * loopback JWKS the service fetches from is lib/jwks-server.ts.
  */
 import { get as httpGet } from 'node:http';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { formatProfile, summariseProfile } from './cpuprofile.js';
 import { spawnPinned, stop, waitForLogLine, type Spawned } from './proc.js';
-import { CLI, EMPTY_SERVER, ROOT, SERVER_CORE, TMP, log, type Settings } from './settings.js';
+import { CLI, EMPTY_HTTP_SERVER, EMPTY_SERVER, ROOT, SERVER_CORE, TMP, log, type Settings } from './settings.js';
 import { AUDIENCE, ISSUER } from './tokens.js';
 
 export interface Server {
@@ -21,6 +21,8 @@ export interface Server {
   readonly profile?: string;
   /** host:port of the service's admin listener. */
   readonly admin?: string;
+  /** Port of the service's HTTP authorization listener (SPEC §12), when it has one. */
+  readonly httpPort?: number;
 }
 
 /** The service as started: when it was spawned and its "listening" and "ready" log lines. */
@@ -28,10 +30,38 @@ export type Service = Server & { spawnedAt: number; listening: Record<string, un
 
 let serial = 0;
 
-export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number | undefined): string {
+/** What a scenario adds to the service's config. */
+export interface ServiceExtras {
+  /** Open the HTTP authorization listener (SPEC §12) beside the gRPC one. */
+  readonly http?: boolean;
+  /** A route table of this many routes (SPEC §11), the last one matching the bench's request. */
+  readonly routes?: number;
+}
+
+/**
+ * `n` routes as a real table might hold them, in the order that costs most: prefixes on other
+ * first segments, exact paths, host-only rules (candidates for every path), rules on the bench
+ * request's own first segment for other hosts, and last the route the request matches.
+ */
+export function routeTableYaml(n: number): string[] {
+  const lines = ['routes:'];
+  for (let i = 0; i < n - 1; i++) {
+    const kind = i % 10;
+    if (kind < 4) lines.push(`  - { name: app-${i}, match: { path-prefix: /app-${i}/ }, providers: [bench] }`);
+    else if (kind < 7) lines.push(`  - { match: { path: /svc-${i}/health }, allow-missing: true }`);
+    else if (kind < 9) lines.push(`  - { match: { hosts: [svc-${i}.example.com, "*.svc-${i}.internal"], methods: [GET, PUT] }, providers: [bench] }`);
+    else lines.push(`  - { match: { hosts: [other-${i}.example.com], path-prefix: /v1/ }, providers: [bench] }`);
+  }
+  lines.push('  - { name: trino, match: { hosts: [trino.example.com], path-prefix: /v1/, methods: [GET, POST, DELETE] }, providers: [bench] }');
+  return lines;
+}
+
+export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number | undefined, extras: ServiceExtras = {}): string {
   return [
     'listen: 127.0.0.1:0',
     'admin-listen: 127.0.0.1:0',
+    ...(extras.http === true ? ['http-listen: 127.0.0.1:0'] : []),
+    ...(extras.routes === undefined ? [] : routeTableYaml(extras.routes)),
     ...(cacheEntries === undefined ? [] : ['cache:', `  max-entries: ${cacheEntries}`]),
     'providers:',
     '  - name: bench',
@@ -63,7 +93,21 @@ export async function startService(name: string, yaml: string, s: Settings): Pro
   const grpc = String(listening['grpc']);
   const port = Number(grpc.slice(grpc.lastIndexOf(':') + 1));
   const admin = typeof listening['admin'] === 'string' && listening['admin'] !== 'off' ? { admin: listening['admin'] } : {};
-  return { name, proc, port, logFile, spawnedAt, listening, ready, ...admin, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
+  const http = typeof listening['http'] === 'string' && listening['http'] !== 'off' ? { httpPort: Number(listening['http'].slice(listening['http'].lastIndexOf(':') + 1)) } : {};
+  return { name, proc, port, logFile, spawnedAt, listening, ready, ...admin, ...http, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
+}
+
+/** The bare node:http responder (200, empty body, keep-alive), pinned to the server core. */
+export async function startEmptyHttp(name: string, s: Settings): Promise<Server> {
+  const n = ++serial;
+  const logFile = join(TMP, 'logs', `${n}-${name}.log`);
+  const profDir = join(TMP, 'profiles');
+  const profName = `${n}-${name}.cpuprofile`;
+  const nodeArgs = [...s.nodeOptions, ...(s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}`] : [])];
+  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, EMPTY_HTTP_SERVER], { logFile });
+  const line = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'listening', 15_000);
+  const port = Number(line['port']);
+  return { name, proc, port, httpPort: port, logFile, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
 }
 
 /** The empty grpc-js Check handler (`rs256`: plus one RS256 verify per call), pinned to the server core. */

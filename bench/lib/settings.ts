@@ -15,13 +15,14 @@ export const TMP = join(RESULTS, 'tmp');
 /** The service under test, run as users run it. */
 export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 export const EMPTY_SERVER = fileURLToPath(new URL('../empty-server.js', import.meta.url));
+export const EMPTY_HTTP_SERVER = fileURLToPath(new URL('../empty-http-server.js', import.meta.url));
 export const DRIVER = fileURLToPath(new URL('../driver.js', import.meta.url));
 /** Read before the bench pins itself to one core (which would make it 1). */
 export const NPROC = availableParallelism();
 export const SERVER_CORE = 0;
 export const LOAD_CORE = 1;
 
-export const SCENARIOS = ['ready', 'empty', 'floor', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'rss'] as const;
+export const SCENARIOS = ['ready', 'empty', 'floor', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'http', 'routes', 'rss'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 const USAGE = `npm run bench -- [options]

@@ -1,44 +1,91 @@
-import type { Metrics } from '../metrics/metrics.js';
+import { performance } from 'node:perf_hooks';
+import type { Metrics, Transport } from '../metrics/metrics.js';
 import type { CacheStats } from './cache.js';
 
-/** What the check pipeline counts (SPEC §7), with prom-client's labelled children resolved once. */
+/** What the check pipeline counts for one transport (SPEC §7, §12). */
+export interface TransportMetrics {
+  /** `startedMs`: `checkStart()` when the check began. */
+  allowed(startedMs: number): void;
+  denied(reason: string, provider: string, startedMs: number): void;
+}
+
+/** A check's start, for its duration: monotonic milliseconds (a double, not a BigInt per check). */
+export const checkStart = (): number => performance.now();
+
+/** With prom-client's labelled children resolved once, per transport. */
 export interface CheckMetrics {
-  allowed(startedNs: bigint): void;
-  denied(reason: string, provider: string, startedNs: bigint): void;
+  readonly grpc: TransportMetrics;
+  readonly http: TransportMetrics;
   readonly cacheStats: CacheStats;
 }
 
-const NONE: CheckMetrics = { allowed: () => undefined, denied: () => undefined, cacheStats: {} };
+const QUIET: TransportMetrics = { allowed: () => undefined, denied: () => undefined };
+const NONE: CheckMetrics = { grpc: QUIET, http: QUIET, cacheStats: {} };
 
-const secondsSince = (startedNs: bigint): number => Number(process.hrtime.bigint() - startedNs) / 1e9;
+const secondsSince = (startedMs: number): number => (performance.now() - startedMs) / 1000;
+
+/** A count kept in a plain number and handed to its prom-client child when metrics are read. */
+class Pending {
+  n = 0;
+  constructor(private readonly child: { inc(value: number): void }) {}
+  flush(): void {
+    if (this.n === 0) return;
+    this.child.inc(this.n);
+    this.n = 0;
+  }
+}
 
 export function createCheckMetrics(metrics: Metrics | undefined): CheckMetrics {
   if (metrics === undefined) return NONE;
-  // Resolved once: the hot path then skips prom-client's label hashing.
-  const allow = metrics.checks.labels('allow');
-  const deny = metrics.checks.labels('deny');
-  const allowDuration = metrics.checkDuration.labels('allow');
-  const denyDuration = metrics.checkDuration.labels('deny');
-  const hit = metrics.cacheLookups.labels('hit');
-  const miss = metrics.cacheLookups.labels('miss');
+  // prom-client validates and hashes labels on every inc: the decisions and cache lookups of the
+  // hot path are counted here and handed over when metrics are read (Metrics.onCollect).
+  const pending: Pending[] = [];
+  const counted = (child: { inc(value: number): void }): Pending => {
+    const p = new Pending(child);
+    pending.push(p);
+    return p;
+  };
+  metrics.onCollect(() => {
+    for (const p of pending) p.flush();
+  });
+  const hit = counted(metrics.cacheLookups.labels('hit'));
+  const miss = counted(metrics.cacheLookups.labels('miss'));
   // Provider names come from the config, reasons from the table: this stays small.
   const rejections = new Map<string, { inc(): void }>();
+  const rejection = (reason: string, provider: string): { inc(): void } => {
+    const key = `${reason}\0${provider}`;
+    let child = rejections.get(key);
+    if (child === undefined) {
+      child = metrics.rejections.labels(reason, provider);
+      rejections.set(key, child);
+    }
+    return child;
+  };
+  const of = (transport: Transport): TransportMetrics => {
+    const allow = counted(metrics.checks.labels('allow', transport));
+    const deny = counted(metrics.checks.labels('deny', transport));
+    // Resolved once: the hot path then skips prom-client's label lookup.
+    const allowDuration = metrics.checkDuration.labels('allow', transport);
+    const denyDuration = metrics.checkDuration.labels('deny', transport);
+    return {
+      allowed(startedMs) {
+        allow.n++;
+        allowDuration.observe(secondsSince(startedMs));
+      },
+      denied(reason, provider, startedMs) {
+        rejection(reason, provider).inc();
+        deny.n++;
+        denyDuration.observe(secondsSince(startedMs));
+      },
+    };
+  };
   return {
-    allowed(startedNs) {
-      allow.inc();
-      allowDuration.observe(secondsSince(startedNs));
+    grpc: of('grpc'),
+    http: of('http'),
+    cacheStats: {
+      onLookup: (isHit) => {
+        (isHit ? hit : miss).n++;
+      },
     },
-    denied(reason, provider, startedNs) {
-      const key = `${reason}\0${provider}`;
-      let child = rejections.get(key);
-      if (child === undefined) {
-        child = metrics.rejections.labels(reason, provider);
-        rejections.set(key, child);
-      }
-      child.inc();
-      deny.inc();
-      denyDuration.observe(secondsSince(startedNs));
-    },
-    cacheStats: { onLookup: (isHit) => (isHit ? hit : miss).inc() },
   };
 }

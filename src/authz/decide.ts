@@ -9,6 +9,7 @@ import { checkClaims } from '../token/claims.js';
 import type { TokenCache } from './cache.js';
 import type { Identity } from './identity.js';
 import type { Policy, Provider } from './policy.js';
+import type { RouteSettings } from './routes.js';
 
 export type { Identity } from './identity.js';
 
@@ -46,34 +47,56 @@ function withinBudget<T>(pending: Promise<T>, late: T): Promise<T> {
 /**
  * The check (SPEC §5): a pure function of the request, the policy and the clock (plus the
  * verified-token cache). Synchronous, signature included; a promise only while a JWKS
- * unknown-kid refetch is awaited. Never throws for any input.
+ * unknown-kid refetch is awaited. Never throws for any input. `route`: the request's route
+ * settings (SPEC §11), when the caller already selected them.
  */
-export function decide(request: CheckRequest, policy: Policy, nowMs: number, cache?: TokenCache): Decision | Promise<Decision> {
+export function decide(request: CheckRequest, policy: Policy, nowMs: number, cache?: TokenCache, route?: RouteSettings): Decision | Promise<Decision> {
   const attrs = request.attributes;
   const http = attrs?.request?.http ?? EMPTY_HTTP;
-  const ext = attrs?.context_extensions;
-  const { token } = policy.config;
+  return decideHttp(http, attrs?.context_extensions, route ?? policy.routes.select(http), policy, nowMs, cache);
+}
 
+/**
+ * The same check for request attributes and context_extensions given apart (the HTTP mode has
+ * no CheckRequest around them). `ext` keys (SPEC §6), when present, override `route`.
+ */
+export function decideHttp(
+  http: HttpRequestAttributes,
+  ext: Readonly<Record<string, string>> | undefined,
+  route: RouteSettings,
+  policy: Policy,
+  nowMs: number,
+  cache?: TokenCache,
+): Decision | Promise<Decision> {
+  const { token } = policy.config;
   const found = extractToken(http, token.sources);
-  if (found === undefined) return ext?.['jwt.allow-missing'] === 'true' ? ANONYMOUS : MISSING;
+  if (found === undefined) return allowsMissing(route, ext) ? ANONYMOUS : MISSING;
   if (found instanceof Rejection) return deny(found, undefined);
-  if (Buffer.byteLength(found.token) > token.maxBytes) {
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: count them only when the length alone does not tell.
+  const length = found.token.length;
+  if (length > token.maxBytes || (length * 3 > token.maxBytes && Buffer.byteLength(found.token) > token.maxBytes)) {
     return deny(reject('token_too_large', `the token is longer than ${token.maxBytes} bytes`), found);
   }
-  const routeProviders = ext?.['jwt.providers'];
+  const extProviders = ext?.['jwt.providers'] || undefined;
   if (cache !== undefined) {
     const hit = cache.get(found.token, nowMs);
-    if (hit !== undefined && onRoute(hit.provider, routeProviders)) return { kind: 'allow', identity: hit, found };
+    if (hit !== undefined && accepts(hit.provider, route, extProviders)) return { kind: 'allow', identity: hit, found };
   }
   const parsed = parseToken(found.token);
   if (parsed instanceof Rejection) return deny(parsed, found);
 
-  const candidates = pickProviders(parsed, policy, routeProviders);
+  const candidates = pickProviders(parsed, policy, route, extProviders);
   if (candidates instanceof Rejection) return deny(candidates, found);
   const decision = tryProviders(candidates, 0, parsed, found, nowMs, undefined);
   if (cache === undefined) return decision;
   if (decision instanceof Promise) return decision.then((d) => remember(cache, d, parsed, nowMs));
   return remember(cache, decision, parsed, nowMs);
+}
+
+/** `jwt.allow-missing`, when Envoy sends it, decides; else the route does. */
+function allowsMissing(route: RouteSettings, ext: Readonly<Record<string, string>> | undefined): boolean {
+  const v = ext?.['jwt.allow-missing'];
+  return v === undefined ? route.allowMissing : v === 'true';
 }
 
 function remember(cache: TokenCache, d: Decision, parsed: ParsedToken, nowMs: number): Decision {
@@ -83,16 +106,19 @@ function remember(cache: TokenCache, d: Decision, parsed: ParsedToken, nowMs: nu
   return kept === undefined ? d : { kind: 'allow', identity: d.identity, found: { ...d.found, token: kept } };
 }
 
-const onRoute = (provider: Provider, routeProviders: string | undefined): boolean =>
-  routeProviders === undefined || routeProviders === '' || routeProviders.split(',').some((n) => n.trim() === provider.name);
+/** A non-empty `jwt.providers` decides; else the route's providers (undefined: every one). */
+const accepts = (provider: Provider, route: RouteSettings, extProviders: string | undefined): boolean =>
+  extProviders !== undefined
+    ? extProviders.split(',').some((n) => n.trim() === provider.name)
+    : route.providers === undefined || route.providers.has(provider.name);
 
 /** SPEC §5 step 2 and §6: by unverified `iss`, else the providers without required-issuer. */
-function pickProviders(parsed: ParsedToken, policy: Policy, routeProviders: string | undefined): readonly Provider[] | Rejection {
+function pickProviders(parsed: ParsedToken, policy: Policy, route: RouteSettings, extProviders: string | undefined): readonly Provider[] | Rejection {
   const byIssuer = parsed.issuer === undefined ? undefined : policy.byIssuer.get(parsed.issuer);
   const all = byIssuer ?? policy.issuerless;
   if (all.length === 0) return reject('untrusted_issuer', 'no provider trusts the token issuer');
-  if (routeProviders === undefined || routeProviders === '') return all;
-  const allowed = all.filter((p) => onRoute(p, routeProviders));
+  if (extProviders === undefined && route.providers === undefined) return all;
+  const allowed = all.filter((p) => accepts(p, route, extProviders));
   return allowed.length > 0 ? allowed : reject('issuer_mismatch', 'the token issuer is not accepted on this route');
 }
 

@@ -1,3 +1,4 @@
+import { keyLocation } from '../config/key-location.js';
 import type { ProviderConfig } from '../config/types.js';
 import type { KeySource } from '../keys/types.js';
 import type { Policy } from './policy.js';
@@ -16,8 +17,11 @@ export function closePolicy(policy: Policy, keep: ReadonlySet<KeySource> = new S
   for (const p of policy.providers) if (!keep.has(p.keys)) p.keys.close();
 }
 
-/** Identity of a key source across reloads: same provider, same key-file, same JWKS settings. */
-export const keySourceId = (pc: ProviderConfig): string => JSON.stringify([pc.name, pc.keyFile, pc.jwks]);
+/**
+ * Identity of a key source across reloads: same provider, same key location (for discovery: the
+ * document and the issuer it must name), same JWKS settings.
+ */
+export const keySourceId = (pc: ProviderConfig): string => JSON.stringify([pc.name, keyLocation(pc) ?? null, pc.jwks]);
 
 /** Ready when every provider has a usable key set (file keys always do). */
 export const policyReady = (policy: Policy): boolean => policy.providers.every((p) => p.keys.ready);

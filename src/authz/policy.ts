@@ -1,10 +1,13 @@
+import { isKeyUrl, keyLocation } from '../config/key-location.js';
 import type { Config, ProviderConfig } from '../config/types.js';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { createUserMapper, type UserMapper } from '../identity/user-mapping.js';
-import { createFileKeySource } from '../keys/file-source.js';
-import { createJwksKeySource, type JwksHooks, type JwksKeySource } from '../keys/jwks-source.js';
+import { createFileKeySource, isKeyTemplate } from '../keys/file-source.js';
+import { createDiscoveryKeySource, createJwksKeySource, type JwksHooks, type JwksKeySource } from '../keys/jwks-source.js';
+import type { SkipReport } from '../keys/key-set.js';
 import type { KeySource } from '../keys/types.js';
 import type { ClaimRules } from '../token/claims.js';
+import { RouteTable } from './routes.js';
 
 /** A provider ready to verify: its config plus compiled keys and user mapping. */
 export interface Provider {
@@ -16,7 +19,7 @@ export interface Provider {
   readonly mapper: UserMapper;
   /** Explicit `algorithms`; undefined means whatever the key allows. */
   readonly allowList: ReadonlySet<string> | undefined;
-  /** The global `clock-skew`, copied here so the hot path reads one object. */
+  /** The provider's `clock-skew`, else the global one, copied here so the hot path reads one object. */
   readonly clockSkewMs: number;
   /** What checkClaims needs, built once per provider instead of once per check. */
   readonly claimRules: ClaimRules;
@@ -33,19 +36,23 @@ export interface Policy {
   readonly issuerless: readonly Provider[];
   /** Increases with every reload, so caches can tell generations apart. */
   readonly generation: number;
+  /** The route table (SPEC §11), compiled once per generation. */
+  readonly routes: RouteTable;
 }
 
 export interface PolicyHooks {
   /** Supplies a provider's keys instead of its `key-file`: demo mode's in-memory key, or a reload reusing a source. */
   readonly keySource?: (provider: ProviderConfig) => KeySource | undefined;
   readonly jwks?: (provider: string) => JwksHooks;
-  readonly onKeyFileReload?: (provider: string, path: string) => void;
+  /** `keys`: how many a static key file holds now (undefined for a `${KID}` template's file). */
+  readonly onKeyFileReload?: (provider: string, path: string, keys: number | undefined) => void;
   readonly onKeyFileError?: (provider: string, path: string, message: string) => void;
+  readonly onKeyFileSkippedKey?: (provider: string, path: string, e: SkipReport) => void;
 }
 
 const isJwksSource = (s: KeySource): s is JwksKeySource => typeof (s as Partial<JwksKeySource>).refresh === 'function';
 
-export const isJwksUrl = (keyFile: string): boolean => keyFile.startsWith('https://') || keyFile.startsWith('http://');
+export const isJwksUrl = isKeyUrl;
 
 let generations = 0;
 
@@ -70,16 +77,25 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
     }
     try {
       const supplied = hooks.keySource?.(pc);
+      const location = keyLocation(pc);
       if (supplied !== undefined) {
         keys = supplied;
         jwks = isJwksSource(supplied) ? supplied : undefined;
-      } else if (isJwksUrl(pc.keyFile)) {
-        jwks = createJwksKeySource(pc.keyFile, pc.jwks, hooks.jwks?.(pc.name));
+      } else if (location === undefined) {
+        // Validation refuses such a config; a Config built by hand still gets a clear error.
+        problems.push({ file, key: `${where.key}.key-file`, message: 'no key-file, and no discovery with a required-issuer' });
+      } else if (location.kind === 'discovery') {
+        jwks = createDiscoveryKeySource(location.url, location.issuer, pc.jwks, hooks.jwks?.(pc.name));
+        keys = jwks;
+      } else if (location.kind === 'jwks') {
+        jwks = createJwksKeySource(location.url, pc.jwks, hooks.jwks?.(pc.name));
         keys = jwks;
       } else {
-        keys = createFileKeySource(pc.keyFile, { file, key: `${where.key}.key-file` }, {
-          onReload: (path) => hooks.onKeyFileReload?.(pc.name, path),
+        const template = isKeyTemplate(location.path);
+        keys = createFileKeySource(location.path, { file, key: `${where.key}.key-file` }, {
+          onReload: (path, count) => hooks.onKeyFileReload?.(pc.name, path, template ? undefined : count),
           onError: (path, message) => hooks.onKeyFileError?.(pc.name, path, message),
+          onSkippedKey: (path, e) => hooks.onKeyFileSkippedKey?.(pc.name, path, e),
         });
       }
     } catch (e: unknown) {
@@ -88,8 +104,12 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
     }
     if (mapper !== undefined && keys !== undefined) {
       const allowList = pc.algorithms === undefined ? undefined : new Set(pc.algorithms);
-      const claimRules = { requiredIssuer: pc.requiredIssuer, requiredAudience: pc.requiredAudience, clockSkewMs: config.clockSkewMs };
-      providers.push({ name: pc.name, config: pc, keys, jwks, mapper, allowList, clockSkewMs: config.clockSkewMs, claimRules });
+      const clockSkewMs = pc.clockSkewMs ?? config.clockSkewMs;
+      const claimRules: ClaimRules = {
+        requiredIssuer: pc.requiredIssuer, requiredAudience: pc.requiredAudience, clockSkewMs,
+        requireExpiration: pc.requireExpiration, maxLifetimeMs: pc.maxLifetimeMs,
+      };
+      providers.push({ name: pc.name, config: pc, keys, jwks, mapper, allowList, clockSkewMs, claimRules });
     } else {
       keys?.close();
     }
@@ -113,5 +133,6 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
     byIssuer,
     issuerless: providers.filter((p) => p.config.requiredIssuer === undefined || p.config.requiredIssuer === ''),
     generation: ++generations,
+    routes: new RouteTable(config.routes),
   };
 }

@@ -5,6 +5,7 @@ import { BoundedMap } from '../util/bounded-map.js';
 import type { FoundToken } from '../token/extract.js';
 import { claimHeaderValue } from './claim-headers.js';
 import type { Identity } from './identity.js';
+import { DEFAULT_ROUTE, type RouteSettings } from './routes.js';
 import { reusedAnswer, setHeader, type CheckResponse, type HeaderValueOption, type Struct, type StructValue } from '../envoy/check-response.js';
 import { renderTokenPage, TOKEN_PAGE_HEADERS } from './token-page.js';
 
@@ -14,28 +15,62 @@ const PAGE_STATUS = Object.freeze({ code: 7 });
 const PAGE_HTTP_STATUS = Object.freeze({ code: 200 });
 const MAX_DENY_ANSWERS = 256;
 const ERROR_KIND = { 401: 'invalid_token', 403: 'forbidden', 503: 'unavailable' } as const;
+/** Allow answers kept per identity, one per route it was checked on. */
+const MAX_ROUTES_PER_IDENTITY = 4;
 
+interface Built {
+  readonly source: FoundToken['source'];
+  /** The label of the route the answer names; undefined when it names none. */
+  readonly route: string | undefined;
+  readonly response: CheckResponse;
+}
+
+/**
+ * CheckResponses for one config generation. With `dynamic-metadata` on, an answer names the
+ * request's route (SPEC §11) when one matched, and a deny carries `reason`, `provider` and
+ * `route` (SPEC §14) so that Envoy's access log and `check` can show them.
+ */
 export interface Responder {
-  allow(identity: Identity, found: FoundToken): CheckResponse;
-  anonymous(): CheckResponse;
-  deny(rejection: Rejection, tokenPresent: boolean): CheckResponse;
+  allow(identity: Identity, found: FoundToken, route?: RouteSettings): CheckResponse;
+  anonymous(route?: RouteSettings): CheckResponse;
+  deny(rejection: Rejection, tokenPresent: boolean, route?: RouteSettings): CheckResponse;
   /** The client token page (SPEC §9): a 200 page through denied_response, so status.code is 7. */
   tokenPage(identity: Identity, found: FoundToken): CheckResponse;
+}
+
+/** Principal, pass-through and claim headers: every header an allow answer owns. */
+export const identityHeaderNames = (config: Config): string[] => {
+  const r = config.response;
+  return [r.principalHeader, ...(r.passThroughHeader === '' ? [] : [r.passThroughHeader]), ...Object.keys(r.claimHeaders)];
+};
+
+/**
+ * x_jwt_principal is a different header to Envoy, but the same one to CGI-style upstreams
+ * (HTTP_X_JWT_PRINCIPAL): an allow removes such look-alikes too, so none can be smuggled.
+ */
+export const lookalikesOf = (headers: readonly string[]): string[] => headers.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_'));
+
+/** The parts of a deny (SPEC §5) both transports share: statuses, `error`, the RFC 6750 challenge of a 401. */
+export function denyShape(config: Config, rejection: Rejection, tokenPresent: boolean) {
+  const { http, grpc } = REASONS[rejection.reason];
+  const challenge = http !== 401 ? undefined
+    : tokenPresent ? `Bearer realm="${config.realm}", error="invalid_token", error_description="${rejection.reason}"`
+    : `Bearer realm="${config.realm}"`;
+  const error = http === 401 && !tokenPresent ? 'unauthorized' : ERROR_KIND[http];
+  return { http, grpc, error, challenge };
 }
 
 /** Builds answers for one config generation; constant parts are built once here. */
 export function createResponder(config: Config): Responder {
   const r = config.response;
   const claimHeaders = Object.entries(r.claimHeaders);
-  const identityHeaders = [r.principalHeader, ...(r.passThroughHeader === '' ? [] : [r.passThroughHeader]), ...claimHeaders.map(([h]) => h)];
-  // x_jwt_principal is a different header to Envoy, but the same one to CGI-style upstreams
-  // (HTTP_X_JWT_PRINCIPAL): remove such look-alikes too, so none can be smuggled.
+  const identityHeaders = identityHeaderNames(config);
   // Frozen: allow answers without claim headers or carrier removal share it as their removal list.
-  const lookalikes: readonly string[] = Object.freeze(identityHeaders.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_')));
-  const anonymous: CheckResponse = reusedAnswer({
-    status: OK_STATUS,
-    ok_response: { headers: [], headers_to_remove: [...identityHeaders, ...lookalikes], query_parameters_to_remove: [] },
-  });
+  const lookalikes: readonly string[] = Object.freeze(lookalikesOf(identityHeaders));
+  const anonymousOk = { headers: [], headers_to_remove: [...identityHeaders, ...lookalikes], query_parameters_to_remove: [] };
+  const anonymous: CheckResponse = reusedAnswer({ status: OK_STATUS, ok_response: anonymousOk });
+  // The anonymous allow that names its route, per route label (bounded: labels of combined routes vary).
+  const anonymousOn = new BoundedMap<string, CheckResponse>(MAX_DENY_ANSWERS);
   // Messages may quote the token (an alg name, a claim): bounded.
   const denies = new BoundedMap<string, CheckResponse>(MAX_DENY_ANSWERS);
   const denyParts = new Map<string, { status: { code: number }; grpc: { code: number }; headers: HeaderValueOption[]; error: string }>();
@@ -44,15 +79,9 @@ export function createResponder(config: Config): Responder {
     const cacheKey = `${rejection.reason}/${tokenPresent ? 1 : 0}`;
     let t = denyParts.get(cacheKey);
     if (t === undefined) {
-      const { http, grpc } = REASONS[rejection.reason];
+      const { http, grpc, error, challenge } = denyShape(config, rejection, tokenPresent);
       const headers = [setHeader('content-type', 'application/json'), setHeader('cache-control', 'no-store')];
-      if (http === 401) {
-        const challenge = tokenPresent
-          ? `Bearer realm="${config.realm}", error="invalid_token", error_description="${rejection.reason}"`
-          : `Bearer realm="${config.realm}"`;
-        headers.push(setHeader('www-authenticate', challenge));
-      }
-      const error = http === 401 && !tokenPresent ? 'unauthorized' : ERROR_KIND[http];
+      if (challenge !== undefined) headers.push(setHeader('www-authenticate', challenge));
       t = { status: { code: http }, grpc: { code: grpc }, headers, error };
       denyParts.set(cacheKey, t);
     }
@@ -62,7 +91,7 @@ export function createResponder(config: Config): Responder {
   const NONE: readonly string[] = Object.freeze([]);
   const constantRemovals = claimHeaders.length === 0 && r.forwardOriginal;
 
-  function buildAllow(identity: Identity, found: FoundToken): CheckResponse {
+  function buildAllow(identity: Identity, found: FoundToken, route: RouteSettings): CheckResponse {
     const headers = [setHeader(r.principalHeader, identity.user)];
     if (r.passThroughHeader !== '') headers.push(setHeader(r.passThroughHeader, found.token));
     let remove: readonly string[] = lookalikes;
@@ -81,37 +110,56 @@ export function createResponder(config: Config): Responder {
       queryRemove = queryMore;
     }
     const ok_response = { headers, headers_to_remove: remove, query_parameters_to_remove: queryRemove };
-    return r.dynamicMetadata ? { status: OK_STATUS, ok_response, dynamic_metadata: metadata(identity) } : { status: OK_STATUS, ok_response };
+    return r.dynamicMetadata ? { status: OK_STATUS, ok_response, dynamic_metadata: metadata(identity, route) } : { status: OK_STATUS, ok_response };
   }
 
   // A verified-token cache hit hands back the same Identity: reuse its answer too. Not for a
   // cookie carrier removed upstream, whose rewrite depends on the request's other cookies.
-  const built = new WeakMap<Identity, { source: FoundToken['source']; response: CheckResponse }>();
+  // The metadata names the route, so a caller on several routes has an answer per route (a few).
+  const built = new WeakMap<Identity, Built[]>();
   const reusable = (found: FoundToken) => cacheEnabled(config.cache) && (r.forwardOriginal || found.source.kind !== 'cookie');
 
   return {
-    allow(identity, found) {
+    allow(identity, found, route = DEFAULT_ROUTE) {
+      const key = r.dynamicMetadata ? route.label : undefined;
       const previous = built.get(identity);
-      if (previous !== undefined && previous.source === found.source && reusable(found)) return previous.response;
-      if (!reusable(found)) return buildAllow(identity, found);
+      if (previous !== undefined && reusable(found)) {
+        for (const b of previous) if (b.route === key && b.source === found.source) return b.response;
+      }
+      if (!reusable(found)) return buildAllow(identity, found, route);
       // Sent again on every cache hit: encoded once, with the token spliced in at send time.
-      const response = reusedAnswer(buildAllow(identity, found), r.passThroughHeader === '' ? {} : { carries: found.token });
-      built.set(identity, { source: found.source, response });
+      const response = reusedAnswer(buildAllow(identity, found, route), r.passThroughHeader === '' ? {} : { carries: found.token });
+      const list = previous ?? [];
+      if (list.length >= MAX_ROUTES_PER_IDENTITY) list.shift();
+      list.push({ source: found.source, route: key, response });
+      if (previous === undefined) built.set(identity, list);
       return response;
     },
-    anonymous: () => anonymous,
+    anonymous(route = DEFAULT_ROUTE) {
+      const label = route.label;
+      if (!r.dynamicMetadata || label === undefined) return anonymous;
+      let answer = anonymousOn.get(label);
+      if (answer === undefined) {
+        answer = reusedAnswer({ status: OK_STATUS, ok_response: anonymousOk, dynamic_metadata: { fields: { route: str(label) } } });
+        anonymousOn.set(label, answer);
+      }
+      return answer;
+    },
     tokenPage(identity, found) {
       const body = renderTokenPage({ token: found.token, user: identity.user, exp: identity.claims['exp'] });
       return { status: PAGE_STATUS, denied_response: { status: PAGE_HTTP_STATUS, headers: TOKEN_PAGE_HEADERS, body } };
     },
-    deny(rejection, tokenPresent) {
+    deny(rejection, tokenPresent, route = DEFAULT_ROUTE) {
       // A flood repeats a few denies: reuse each answer (frozen, so its bytes are encoded once).
-      const key = `${tokenPresent ? 1 : 0}${rejection.reason}\0${rejection.message}`;
+      const key = `${tokenPresent ? 1 : 0}${rejection.reason}\0${rejection.message}\0${rejection.provider}\0${route.label ?? ''}`;
       const known = denies.get(key);
       if (known !== undefined) return known;
       const t = denyTemplate(rejection, tokenPresent);
       const body = JSON.stringify({ error: t.error, reason: rejection.reason, message: rejection.message });
-      const answer: CheckResponse = reusedAnswer({ status: t.grpc, denied_response: { status: t.status, headers: t.headers, body } });
+      const denied_response = { status: t.status, headers: t.headers, body };
+      const answer: CheckResponse = reusedAnswer(
+        r.dynamicMetadata ? { status: t.grpc, denied_response, dynamic_metadata: denyMetadata(rejection, route) } : { status: t.grpc, denied_response },
+      );
       denies.set(key, answer);
       return answer;
     },
@@ -135,7 +183,7 @@ function carrierRemoval(found: FoundToken, headers: HeaderValueOption[], remove:
 
 const str = (v: string): StructValue => ({ stringValue: v });
 
-function metadata(identity: Identity): Struct {
+function metadata(identity: Identity, route: RouteSettings): Struct {
   const fields: Record<string, StructValue> = {
     principal: str(identity.principal),
     user: str(identity.user),
@@ -144,5 +192,14 @@ function metadata(identity: Identity): Struct {
   const { iss, sub } = identity.claims;
   if (typeof iss === 'string') fields['iss'] = str(iss);
   if (typeof sub === 'string') fields['sub'] = str(sub);
+  if (route.label !== undefined) fields['route'] = str(route.label);
+  return { fields };
+}
+
+/** SPEC §14 "deny metadata": what is known of why. */
+function denyMetadata(rejection: Rejection, route: RouteSettings): Struct {
+  const fields: Record<string, StructValue> = { reason: str(rejection.reason) };
+  if (rejection.provider !== '') fields['provider'] = str(rejection.provider);
+  if (route.label !== undefined) fields['route'] = str(route.label);
   return { fields };
 }

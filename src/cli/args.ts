@@ -11,6 +11,8 @@ export interface CliArgs {
   readonly target: string | undefined;
   readonly headers: readonly string[];
   readonly path: string | undefined;
+  readonly method: string | undefined;
+  readonly host: string | undefined;
   readonly logLevel: string | undefined;
   readonly tlsCa: string | undefined;
   readonly tlsCert: string | undefined;
@@ -22,8 +24,9 @@ export const USAGE = `Usage: jwt-ext-authz [command] [options]
 Commands:
   serve [--config FILE]                    run the service (default; demo mode without a config)
   validate-config --config FILE            print the normalised config (exit 0) or every problem (exit 2)
-  verify --config FILE [--token T]         explain a token offline (token from stdin when absent)
-  check --target ADDR [--token T] [--header k=v]... [--path P]
+  verify --config FILE [--token T] [--path P] [--method M] [--host H]
+                                           explain a token offline (token from stdin when absent)
+  check --target ADDR [--token T] [--header k=v]... [--path P] [--method M] [--host H]
                                            send one Check RPC to a running server
 Options:
   --config, -c FILE     YAML/JSON or .properties config (or JWT_EXT_AUTHZ_CONFIG)
@@ -44,6 +47,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
         target: { type: 'string' },
         header: { type: 'string', multiple: true, short: 'H' },
         path: { type: 'string' },
+        method: { type: 'string' },
+        host: { type: 'string' },
         'log-level': { type: 'string' },
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
@@ -68,6 +73,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
     target: values.target,
     headers: values.header ?? [],
     path: values.path,
+    method: values.method,
+    host: values.host,
     logLevel: values['log-level'] ?? env['LOG_LEVEL'],
     tlsCa: values['tls-ca'],
     tlsCert: values['tls-cert'],

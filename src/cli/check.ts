@@ -5,8 +5,8 @@ import { createCheckClient, type DecodedCheckResponse } from '../grpc/client.js'
 import type { CliArgs } from './args.js';
 
 /** Builds the CheckRequest Envoy would send for one HTTP request. */
-export function buildCheckRequest(token: string | undefined, headerArgs: readonly string[], path = '/'): object {
-  const headers: Record<string, string> = { ':method': 'GET', ':path': path, ':authority': 'jwt-ext-authz.check' };
+export function buildCheckRequest(token: string | undefined, headerArgs: readonly string[], path = '/', method = 'GET', host = 'jwt-ext-authz.check'): object {
+  const headers: Record<string, string> = { ':method': method, ':path': path, ':authority': host };
   if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
   for (const h of headerArgs) {
     const eq = h.indexOf('=');
@@ -16,15 +16,20 @@ export function buildCheckRequest(token: string | undefined, headerArgs: readonl
     const value = h.slice(eq + 1);
     headers[key] = headers[key] === undefined ? value : `${headers[key]},${value}`;
   }
-  return { attributes: { request: { http: { method: 'GET', path, host: 'jwt-ext-authz.check', headers } } } };
+  return { attributes: { request: { http: { method, path, host, headers } } } };
 }
 
 const headerObject = (list: NonNullable<DecodedCheckResponse['ok_response']>['headers']): Record<string, string> =>
   Object.fromEntries((list ?? []).map((h) => [h.header?.key ?? '', h.header?.value ?? '']));
 
-/** A readable summary of a CheckResponse for the terminal. */
+const metadataOf = (res: DecodedCheckResponse): Record<string, string | undefined> | undefined =>
+  res.dynamic_metadata?.fields === undefined ? undefined : Object.fromEntries(Object.entries(res.dynamic_metadata.fields).map(([k, v]) => [k, v.stringValue]));
+
+/** A readable summary of a CheckResponse for the terminal; `route` is the route the server matched (SPEC §11), when it says. */
 export function summarize(res: DecodedCheckResponse): Record<string, unknown> {
   const code = res.status?.code ?? 0;
+  const metadata = metadataOf(res);
+  const route = metadata?.['route'] === undefined ? {} : { route: metadata['route'] };
   if (res.denied_response !== undefined) {
     const d = res.denied_response;
     let body: unknown = d.body;
@@ -34,18 +39,17 @@ export function summarize(res: DecodedCheckResponse): Record<string, unknown> {
       // not JSON (e.g. the token page): print as is
     }
     const reason = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['reason'] : undefined;
-    return { decision: code === 0 ? 'allow' : 'deny', grpcStatus: code, httpStatus: Number(d.status?.code ?? 403), reason, headers: headerObject(d.headers), body };
+    return { decision: code === 0 ? 'allow' : 'deny', grpcStatus: code, httpStatus: Number(d.status?.code ?? 403), reason, ...route, headers: headerObject(d.headers), body };
   }
   const ok = res.ok_response;
   return {
     decision: code === 0 ? 'allow' : 'deny',
     grpcStatus: code,
+    ...route,
     headers: headerObject(ok?.headers),
     headersToRemove: ok?.headers_to_remove ?? [],
     ...(ok?.query_parameters_to_remove?.length ? { queryParametersToRemove: ok.query_parameters_to_remove } : {}),
-    ...(res.dynamic_metadata?.fields
-      ? { metadata: Object.fromEntries(Object.entries(res.dynamic_metadata.fields).map(([k, v]) => [k, v.stringValue])) }
-      : {}),
+    ...(metadata === undefined ? {} : { metadata }),
   };
 }
 
@@ -61,7 +65,7 @@ export async function runCheck(args: CliArgs): Promise<number> {
         );
   const client = createCheckClient(args.target, creds);
   try {
-    const response = await client.check(buildCheckRequest(args.token, args.headers, args.path ?? '/'));
+    const response = await client.check(buildCheckRequest(args.token, args.headers, args.path ?? '/', args.method ?? 'GET', args.host ?? 'jwt-ext-authz.check'));
     const summary = summarize(response);
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return summary['decision'] === 'allow' ? 0 : 1;

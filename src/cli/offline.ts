@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Rejection } from '../reasons.js';
 import { closePolicy, startPolicy } from '../authz/key-lifecycle.js';
-import { buildPolicy } from '../authz/policy.js';
+import { buildPolicy, type Policy } from '../authz/policy.js';
 import { decide } from '../authz/decide.js';
+import { DEFAULT_LABEL } from '../authz/routes.js';
+import type { HttpRequestAttributes } from '../envoy/check-request.js';
 import { configToYaml, loadConfigFile } from '../config/load.js';
 import type { TokenSource } from '../config/types.js';
 import { UsageError } from '../errors.js';
@@ -25,9 +27,9 @@ export function runValidateConfig(args: CliArgs): number {
 }
 
 /** A request carrying the token the way the first configured source expects it. */
-function requestFor(token: string, source: TokenSource | undefined): object {
+function requestFor(token: string, source: TokenSource | undefined, args: CliArgs): HttpRequestAttributes {
   const headers: Record<string, string> = {};
-  let path = '/';
+  let path = args.path ?? '/';
   if (source === undefined || source.kind === 'header') {
     const name = source?.name ?? 'authorization';
     const scheme = source === undefined ? 'Bearer' : source.scheme;
@@ -35,9 +37,10 @@ function requestFor(token: string, source: TokenSource | undefined): object {
   } else if (source.kind === 'cookie') {
     headers['cookie'] = `${source.name}=${token}`;
   } else {
-    path = `/?${encodeURIComponent(source.name)}=${encodeURIComponent(token)}`;
+    path = `${path}${path.includes('?') ? '&' : '?'}${encodeURIComponent(source.name)}=${encodeURIComponent(token)}`;
   }
-  return { attributes: { request: { http: { path, headers } } } };
+  // The route (SPEC §11) is matched on these, as for a Check from Envoy.
+  return { path, headers, method: args.method ?? 'GET', host: args.host ?? '' };
 }
 
 /** verify: the same decision code, offline, explained as JSON (SPEC §2). */
@@ -47,7 +50,9 @@ export async function runVerify(args: CliArgs): Promise<number> {
   const policy = buildPolicy(config);
   try {
     await startPolicy(policy);
-    const decision = await decide(requestFor(token, config.token.sources[0]), policy, Date.now());
+    const http = requestFor(token, config.token.sources[0], args);
+    const route = policy.routes.select(http);
+    const decision = await decide({ attributes: { request: { http } } }, policy, Date.now(), undefined, route);
     const parsed = parseToken(token);
     const header = parsed instanceof Rejection ? {} : { alg: parsed.alg, kid: parsed.kid };
     const claims = parsed instanceof Rejection ? {} : pickClaims(parsed.payload);
@@ -65,11 +70,22 @@ export async function runVerify(args: CliArgs): Promise<number> {
         : decision.kind === 'deny'
           ? { decision: 'deny', reason: decision.rejection.reason, message: decision.rejection.message, provider: decision.rejection.provider, ...header, claims }
           : { decision: 'allow', anonymous: true };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    const name = decision.kind === 'allow' ? decision.identity.provider.name : decision.kind === 'deny' ? decision.rejection.provider : '';
+    const discovery = discoveryOf(policy, name);
+    // With a route table, the route that matched (SPEC §11).
+    const routed = policy.routes.size === 0 ? out : { ...out, route: route.label ?? DEFAULT_LABEL };
+    process.stdout.write(`${JSON.stringify(discovery === undefined ? routed : { ...routed, discovery }, null, 2)}\n`);
     return out.decision === 'allow' ? 0 : 1;
   } finally {
     closePolicy(policy);
   }
+}
+
+/** For a provider whose keys come through OIDC discovery: the document, the issuer it named, the jwks_uri used, or why it failed. */
+function discoveryOf(policy: Policy, provider: string): Record<string, string | null> | undefined {
+  const d = policy.byName.get(provider)?.jwks?.discovery;
+  if (d === undefined) return undefined;
+  return { document: d.document, issuer: d.issuer ?? null, jwksUri: d.jwksUri ?? null, ...(d.error === undefined ? {} : { error: d.error }) };
 }
 
 function pickClaims(payload: Readonly<Record<string, unknown>>): Record<string, unknown> {

@@ -6,9 +6,10 @@
  */
 import { isObject } from '../util/strings.js';
 import { formatDuration } from './duration.js';
-import { type Ctx, at, problem } from './raw.js';
+import { isDiscoveryUrl, isKeyUrl } from './key-location.js';
+import { type Ctx, at, joinPath, problem, warning } from './raw.js';
 import {
-  CHILDREN, type ConfigField, type KeySpec, type KindValue, type LeafKind, SCHEMA, type SchemaRow, splitPath,
+  CHILDREN, type ConfigField, type KeySpec, type KindValue, type LeafKind, SCHEMA, type SchemaRow, splitPath, suggest,
 } from './schema.js';
 import type { Tree } from './validate.js';
 import type { Config } from './types.js';
@@ -98,7 +99,96 @@ export function crossCheck(tree: Tree, ctx: Ctx): void {
     if (mappingKeys.includes('pattern') && mappingKeys.includes('file')) {
       problem(ctx, where(ctx, mapping), 'user mapping pattern and file can not both be set');
     }
+    checkKeySource(p, i, ctx);
   });
+  checkRoutes(tree, ctx);
+  checkHttpMode(tree, ctx);
+}
+
+const MATCH_KEYS: readonly string[] = (CHILDREN.get('routes[].match') ?? []).map(keyName);
+
+/**
+ * Routes (SPEC §11): a match that says something, one kind of path, known providers, unique
+ * names. Every problem inside a named route then says which route it is in.
+ */
+function checkRoutes(tree: Tree, ctx: Ctx): void {
+  const providers = trees(tree, 'providers').map((p) => str(p, 'name')).filter((n): n is string => n !== undefined);
+  const names = new Map<string, number>();
+  trees(tree, 'routes').forEach((r, i) => {
+    const canon = `routes[${i}]`;
+    const present = keysAt(ctx, `${canon}.match`).filter((k) => MATCH_KEYS.includes(k));
+    if (present.length === 0 && ctx.nodes.has(`${canon}.match`)) {
+      problem(ctx, where(ctx, `${canon}.match`), `is empty: give at least one of ${oneOf(MATCH_KEYS)} (a route that matches everything is path-prefix: /)`);
+    }
+    if (present.includes('path') && present.includes('path-prefix')) {
+      problem(ctx, where(ctx, `${canon}.match`), 'path and path-prefix are exclusive');
+    }
+    const listed = r['providers'];
+    for (const name of Array.isArray(listed) ? listed.filter((n): n is string => typeof n === 'string') : []) {
+      if (!providers.includes(name)) problem(ctx, where(ctx, `${canon}.providers`), `unknown provider "${name}"${suggest(name, providers)}; the providers are ${providers.join(', ')}`);
+    }
+    const name = str(r, 'name');
+    if (name === undefined) return;
+    const first = names.get(name);
+    if (first !== undefined) problem(ctx, where(ctx, `${canon}.name`), `duplicate route name "${name}" (also routes[${first}])`);
+    else names.set(name, i);
+    const written = ctx.nodes.get(canon)?.path ?? canon;
+    ctx.problems.forEach((p, k) => {
+      if (p.key === written || p.key.startsWith(`${written}.`)) ctx.problems[k] = { ...p, message: `route "${name}": ${p.message}` };
+    });
+  });
+}
+
+/** Settings that do nothing, or less than they say, in HTTP mode (SPEC §12). */
+function checkHttpMode(tree: Tree, ctx: Ctx): void {
+  const http = sub(tree, 'http');
+  if (str(http, 'path-prefix') !== undefined && str(http, 'original-request') !== 'path') {
+    warning(ctx, where(ctx, 'http.path-prefix'), 'only applies to original-request: path; it is ignored');
+  }
+  const listen = str(tree, 'http-listen');
+  for (const other of ['listen', 'admin-listen']) {
+    if (listen !== undefined && listen !== 'off' && !listen.endsWith(':0') && listen === str(tree, other)) {
+      problem(ctx, where(ctx, 'http-listen'), `is the same address as ${other}`);
+    }
+  }
+  const forwardOriginal = sub(tree, 'response')?.['forward-original'];
+  const query = trees(sub(tree, 'token'), 'sources').some((s) => str(s, 'query') !== undefined);
+  if (listen !== undefined && listen !== 'off' && forwardOriginal === false && query) {
+    warning(ctx, where(ctx, 'response.forward-original'),
+      'an HTTP-mode answer can not remove a query parameter (there is no header for it): a token found in the query string still reaches the upstream through http-listen');
+  }
+}
+
+/** Exactly one of key-file and `discovery: true`; discovery needs an issuer to hold the document to (SPEC §13). */
+function checkKeySource(p: Tree, i: number, ctx: Ctx): void {
+  const canon = `providers[${i}]`;
+  const keys = keysAt(ctx, canon);
+  const discovery = p['discovery'] === true;
+  if (discovery && keys.includes('key-file')) {
+    problem(ctx, where(ctx, `${canon}.key-file`), 'key-file and discovery: true are exclusive: discovery finds the key set through the discovery document of required-issuer');
+    return;
+  }
+  if (!discovery && !keys.includes('key-file')) {
+    if (keys.includes('discovery')) {
+      problem(ctx, where(ctx, `${canon}.discovery`), 'is false, so key-file is required (jwks-url in Trino OAuth 2.0 lines)');
+    } else {
+      // Where section() reports a missing required key: the provider's own path and line.
+      const raw = ctx.nodes.get(canon);
+      problem(ctx, { path: joinPath(raw?.path ?? canon, 'key-file'), ...at(raw?.line) }, 'is required (or discovery: true with required-issuer)');
+    }
+    return;
+  }
+  const keyFile = str(p, 'key-file');
+  if (!discovery && (keyFile === undefined || !isDiscoveryUrl(keyFile))) return;
+  const issuer = str(p, 'required-issuer');
+  // Without it any IdP's document would do, and its keys could vouch for any issuer.
+  if (issuer === undefined) {
+    problem(ctx, where(ctx, `${canon}.${discovery ? 'discovery' : 'key-file'}`),
+      'OIDC discovery needs required-issuer: the discovery document is accepted only when its issuer equals it');
+  } else if (discovery && (!isKeyUrl(issuer) || !URL.canParse(issuer))) {
+    problem(ctx, where(ctx, `${canon}.required-issuer`),
+      `discovery: true needs required-issuer to be an https:// URL (the document is read below it), got "${issuer.slice(0, 200)}"`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -236,7 +326,10 @@ function documentValue(spec: KeySpec, value: unknown): unknown {
     const doc = toDocument(spec.path, value);
     return Object.keys(doc).length === 0 ? undefined : doc;
   }
-  if (spec.kind === 'list') return isList(value) ? value.map((item) => toDocument(`${spec.path}[]`, item)) : undefined;
+  if (spec.kind === 'list') {
+    if (!isList(value) || (value.length === 0 && spec.unsetIsEmpty === true)) return undefined;
+    return value.map((item) => toDocument(`${spec.path}[]`, item));
+  }
   // Milliseconds back in the unit the docs use.
   if (spec.kind === 'duration' && typeof value === 'number') return formatDuration(value);
   if (isList(value)) return spec.unsetIsEmpty === true && value.length === 0 ? undefined : [...value];

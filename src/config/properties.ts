@@ -2,13 +2,16 @@
  * Reads a Java-properties config (SPEC §3) into the Raw tree, so that a Trino administrator
  * can reuse the lines of `etc/config.properties`:
  *  - `http-server.authentication.jwt.<key>` (and the legacy `http.authentication.jwt.` forms of
- *    key-file, required-issuer and required-audience) configure the single provider `default`;
+ *    key-file, required-issuer and required-audience) configure the provider `default`;
+ *  - `http-server.authentication.oauth2.<key>` lines configure the provider `oauth2` the way
+ *    Trino verifies OAuth 2.0 access tokens (SPEC §13); lines that only serve Trino's browser
+ *    login are ignored with one warning;
  *  - every other key of ours is the YAML path joined with dots; lists are comma-separated;
  *  - other Trino keys are ignored with one warning; unknown keys in our namespaces are errors.
  * Values are trimmed, as airlift does when it loads config.properties.
  */
 import { Properties } from 'properties-file/parser';
-import { type Ctx, type Raw, type RawMap, at, problem, warning } from './raw.js';
+import { type Ctx, type Raw, type RawMap, type RawScalar, at, problem, warning } from './raw.js';
 import { SCHEMA, suggest } from './schema.js';
 
 const JWT = 'http-server.authentication.jwt';
@@ -16,6 +19,7 @@ const LEGACY_JWT = 'http.authentication.jwt';
 const AUTH_TYPE = 'http-server.authentication.type';
 const LEGACY_KEYS: readonly string[] = ['key-file', 'required-issuer', 'required-audience'];
 const CLAIM_HEADERS = 'response.claim-headers';
+const OAUTH2 = 'http-server.authentication.oauth2';
 
 const isLeaf = (kind: string): boolean => kind !== 'section' && kind !== 'list';
 
@@ -34,7 +38,32 @@ const YAML_ONLY: readonly string[] = SCHEMA.filter((s) => s.yamlOnly === true).m
 /** First path segments that belong to us; anything else is some other Trino setting. */
 const NAMESPACES: ReadonlySet<string> = new Set(SCHEMA.map((s) => s.path.split(/[.[]/)[0] ?? ''));
 
-const ALL_KEYS: readonly string[] = [...TOP_KEYS, ...PROVIDER_KEYS.map((k) => `${JWT}.${k}`)];
+/** Trino OAuth 2.0 keys that map one to one onto a key of the provider `oauth2`. */
+const OAUTH2_MAPPED: ReadonlyMap<string, string> = new Map([
+  ['jwks-url', 'key-file'],
+  ['principal-field', 'principal-field'],
+  ['user-mapping.pattern', 'user-mapping.pattern'],
+  ['user-mapping.file', 'user-mapping.file'],
+  ['max-clock-skew', 'clock-skew'],
+]);
+/** Trino OAuth 2.0 keys read together (audience, issuer and discovery), see oauth2Provider. */
+const OAUTH2_COMBINED: readonly string[] = ['issuer', 'access-token-issuer', 'client-id', 'additional-audiences', 'audience', 'oidc.discovery', 'require-audience'];
+/**
+ * Trino OAuth 2.0 keys for its browser login (authorization code flow, refresh tokens, logout)
+ * or for Trino's own use of the token (userinfo, groups): nothing here for verifying a JWT.
+ */
+const OAUTH2_IGNORED: readonly string[] = [
+  'state-key', 'auth-url', 'token-url', 'client-secret', 'scopes', 'challenge-timeout', 'domain-hint', 'end-session-url',
+  'refresh-tokens', 'refresh-tokens.issued-token.timeout', 'refresh-tokens.issued-token.issuer',
+  'refresh-tokens.issued-token.audience', 'refresh-tokens.secret-key',
+  'userinfo-url', 'oidc.use-userinfo-endpoint', 'oidc.discovery.timeout', 'groups-field',
+];
+/** Our provider keys that Trino's OAuth 2.0 block has no word for (jwks.*, algorithms, lifetime rules), accepted under its prefix. */
+const OAUTH2_OURS: readonly string[] = PROVIDER_KEYS.filter((k) =>
+  !['key-file', 'discovery', 'required-issuer', 'required-audience', 'clock-skew'].includes(k) && ![...OAUTH2_MAPPED.values()].includes(k));
+const OAUTH2_KEYS: readonly string[] = [...OAUTH2_MAPPED.keys(), ...OAUTH2_COMBINED, ...OAUTH2_IGNORED, ...OAUTH2_OURS];
+
+const ALL_KEYS: readonly string[] = [...TOP_KEYS, ...PROVIDER_KEYS.map((k) => `${JWT}.${k}`), ...OAUTH2_KEYS.map((k) => `${OAUTH2}.${k}`)];
 
 function newMap(path: string, line: number | undefined): RawMap {
   return { kind: 'map', path, ...at(line), entries: new Map() };
@@ -55,15 +84,105 @@ function put(map: RawMap, segments: readonly string[], key: string, value: strin
   m.entries.set(segments[segments.length - 1] ?? '', leaf);
 }
 
+/** One properties line. */
+interface Line {
+  readonly key: string;
+  readonly value: string;
+  readonly line: number;
+}
+
+const scalar = (path: string, value: string | boolean, line?: number): RawScalar =>
+  ({ kind: 'scalar', path, ...at(line), value, text: typeof value === 'string' });
+
+const isTrue = (v: string): boolean | undefined => (/^true$/i.test(v) ? true : /^false$/i.test(v) ? false : undefined);
+
 /**
- * Converts properties text into the Raw tree. The provider `default` always exists, so a
- * file without `http-server.authentication.jwt.key-file` reports exactly that key as missing.
+ * The provider `oauth2` from Trino's OAuth 2.0 lines, verifying access tokens as Trino's
+ * NimbusOAuth2Client does: `iss` is access-token-issuer, else issuer; `aud` holds client-id or
+ * one of additional-audiences; keys from jwks-url, else from OIDC discovery (Trino's default).
+ */
+function oauth2Provider(lines: ReadonlyMap<string, Line>, ctx: Ctx): RawMap {
+  const provider = newMap(OAUTH2, undefined);
+  provider.entries.set('name', scalar(`${OAUTH2}.name`, 'oauth2'));
+  for (const [sub, l] of lines) {
+    const target = OAUTH2_MAPPED.get(sub) ?? (OAUTH2_OURS.includes(sub) ? sub : undefined);
+    if (target !== undefined) put(provider, target.split('.'), l.key, l.value, l.line);
+  }
+
+  const issuer = lines.get('issuer');
+  const accessTokenIssuer = lines.get('access-token-issuer');
+  if (issuer === undefined) problem(ctx, { path: `${OAUTH2}.issuer` }, 'is required (as in Trino): tokens must carry it in iss');
+  const tokenIssuer = accessTokenIssuer ?? issuer;
+  if (tokenIssuer !== undefined) provider.entries.set('required-issuer', scalar(tokenIssuer.key, tokenIssuer.value, tokenIssuer.line));
+
+  // client-id is always an accepted audience; additional-audiences (legacy: audience) add more.
+  const additional = lines.get('additional-audiences');
+  const legacy = lines.get('audience');
+  if (legacy !== undefined) {
+    if (additional !== undefined) problem(ctx, { path: legacy.key, line: legacy.line }, `conflicts with ${additional.key}; set only one of them`);
+    else warning(ctx, { path: legacy.key, line: legacy.line }, `legacy name; prefer ${OAUTH2}.additional-audiences`);
+  }
+  const audiences: RawScalar[] = [];
+  const clientId = lines.get('client-id');
+  if (clientId !== undefined && clientId.value !== '') audiences.push(scalar(clientId.key, clientId.value, clientId.line));
+  const extra = additional ?? legacy;
+  if (extra !== undefined) {
+    // As Trino splits it: on commas, trimmed, empty items dropped.
+    for (const a of extra.value.split(',')) if (a.trim() !== '') audiences.push(scalar(extra.key, a.trim(), extra.line));
+  }
+  if (audiences.length > 0) provider.entries.set('required-audience', { kind: 'seq', path: audiences[0]?.path ?? OAUTH2, items: audiences });
+  else warning(ctx, { path: `${OAUTH2}.client-id` }, 'neither client-id nor additional-audiences is set, so any audience is accepted');
+
+  const requireAudience = lines.get('require-audience');
+  if (requireAudience !== undefined) {
+    const v = isTrue(requireAudience.value);
+    if (v === undefined) problem(ctx, { path: requireAudience.key, line: requireAudience.line }, `expected true or false, got "${requireAudience.value}"`);
+    else if (!v && audiences.length > 0) {
+      warning(ctx, { path: requireAudience.key, line: requireAudience.line }, 'a token without aud is refused here whenever an audience is required (audience_mismatch)');
+    }
+  }
+
+  const discoveryLine = lines.get('oidc.discovery');
+  const discovery = discoveryLine === undefined ? true : isTrue(discoveryLine.value);
+  if (discoveryLine !== undefined && discovery === undefined) {
+    problem(ctx, { path: discoveryLine.key, line: discoveryLine.line }, `expected true or false, got "${discoveryLine.value}"`);
+  }
+  const jwksUrl = lines.get('jwks-url');
+  if (jwksUrl !== undefined) {
+    // Trino reads the document and then uses jwks-url anyway: the keys are the same without it.
+    if (discovery === true) warning(ctx, { path: jwksUrl.key, line: jwksUrl.line }, 'jwks-url is set, so its key set is used and no discovery document is read');
+  } else if (discovery === false && discoveryLine !== undefined) {
+    // Validation then says that a key-file (here: jwks-url) is needed, on this line.
+    provider.entries.set('discovery', scalar(discoveryLine.key, false, discoveryLine.line));
+  } else if (discovery === true) {
+    provider.entries.set('discovery', scalar(discoveryLine?.key ?? `${OAUTH2}.oidc.discovery`, true, discoveryLine?.line));
+    if (accessTokenIssuer !== undefined && issuer !== undefined && accessTokenIssuer.value !== issuer.value) {
+      problem(ctx, { path: accessTokenIssuer.key, line: accessTokenIssuer.line },
+        'differs from issuer: discovery accepts a document only when its issuer is the one tokens carry; set oidc.discovery=false and jwks-url');
+    }
+  }
+
+  const ignored = OAUTH2_IGNORED.filter((k) => lines.has(k));
+  if (ignored.length > 0) {
+    warning(ctx, { path: OAUTH2 }, `ignored ${ignored.length} OAuth 2.0 key(s) that only serve Trino's browser login or Trino's own use of the token (tokens are verified here as JWTs): ${ignored.map((k) => `${OAUTH2}.${k}`).join(', ')}`);
+  }
+  return provider;
+}
+
+/**
+ * Converts properties text into the Raw tree. JWT lines make the provider `default`, OAuth 2.0
+ * lines the provider `oauth2`; with neither, `default` is still there, so a file without
+ * `http-server.authentication.jwt.key-file` reports exactly that key as missing.
  */
 export function propertiesToRaw(text: string, ctx: Ctx): Raw {
   const root = newMap('', undefined);
   const provider = newMap(JWT, undefined);
   provider.entries.set('name', { kind: 'scalar', path: `${JWT}.name`, value: 'default', text: false });
-  root.entries.set('providers', { kind: 'seq', path: 'providers', items: [provider] });
+  const providers: Raw[] = [];
+  root.entries.set('providers', { kind: 'seq', path: 'providers', items: providers });
+  let jwtUsed = false;
+  const oauth = new Map<string, Line>();
+  let authType: (Line & { readonly types: readonly string[] }) | undefined;
 
   const ignored: string[] = [];
   const lastLine = new Map<string, number>();
@@ -83,10 +202,14 @@ export function propertiesToRaw(text: string, ctx: Ctx): Raw {
     lastLine.set(key, line);
 
     if (key === AUTH_TYPE) {
-      const types = value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
-      if (!types.includes('jwt')) {
-        warning(ctx, where, `"${value}" does not include jwt; this service only does JWT authentication and ignores the setting`);
-      }
+      authType = { key, value, line, types: value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '') };
+      continue;
+    }
+
+    if (key.startsWith(`${OAUTH2}.`)) {
+      const name = key.slice(OAUTH2.length + 1);
+      if (OAUTH2_KEYS.includes(name)) oauth.set(name, { key, value, line });
+      else problem(ctx, where, `unknown key${suggest(key, ALL_KEYS) || `; see the ${OAUTH2}.* keys in the README`}`);
       continue;
     }
 
@@ -113,6 +236,7 @@ export function propertiesToRaw(text: string, ctx: Ctx): Raw {
         continue;
       }
       providerKeySetBy.set(sub, key);
+      jwtUsed = true;
       put(provider, sub.split('.'), key, value, line);
       continue;
     }
@@ -125,7 +249,7 @@ export function propertiesToRaw(text: string, ctx: Ctx): Raw {
     const yamlOnly = YAML_ONLY.find((p) => key === p || key.startsWith(`${p}.`) || key.startsWith(`${p}[`));
     if (yamlOnly !== undefined) {
       problem(ctx, where, yamlOnly === 'providers'
-        ? `providers can not be set in a .properties file: use ${JWT}.* lines for the single provider "default", or a YAML file for several`
+        ? `providers can not be set in a .properties file: use ${JWT}.* lines for the provider "default", ${OAUTH2}.* lines for "oauth2", or a YAML file for others`
         : `${yamlOnly} can not be set in a .properties file: it needs a YAML config`);
       continue;
     }
@@ -142,6 +266,22 @@ export function propertiesToRaw(text: string, ctx: Ctx): Raw {
       continue;
     }
     put(root, key.split('.'), key, value, line);
+  }
+
+  // Both blocks in one file: two providers, each picked by its issuer.
+  if (jwtUsed || oauth.size === 0) providers.push(provider);
+  if (oauth.size > 0) providers.push(oauth2Provider(oauth, ctx));
+
+  if (authType !== undefined) {
+    const where = { path: authType.key, line: authType.line };
+    const has = (t: string): boolean => authType?.types.includes(t) === true;
+    if (!has('jwt') && !has('oauth2')) {
+      warning(ctx, where, `"${authType.value}" does not include jwt or oauth2; this service only verifies JWTs and ignores the setting`);
+    } else if (jwtUsed && !has('jwt')) {
+      warning(ctx, where, `"${authType.value}" does not include jwt; the ${JWT}.* lines configure the provider "default" anyway`);
+    } else if (oauth.size > 0 && !has('oauth2')) {
+      warning(ctx, where, `"${authType.value}" does not include oauth2; the ${OAUTH2}.* lines configure the provider "oauth2" anyway`);
+    }
   }
 
   if (ignored.length > 0) {

@@ -5,7 +5,7 @@
  * value lands; build.ts derives both the builder and the YAML writer from that) and
  * documentation (the README table is compared with it, descriptions included).
  */
-import type { Config } from './types.js';
+import type { Config, OriginalRequest } from './types.js';
 
 export interface ConfigKeySpec {
   /** YAML path as documented, e.g. `listen`, `token.max-bytes`, `providers[].jwks.refresh-interval`. */
@@ -22,6 +22,7 @@ export const KEY_KINDS = [
   'section', 'list', 'address', 'address-or-off', 'workers', 'duration', 'integer', 'boolean',
   'string', 'issuer', 'realm', 'header', 'optional-header', 'claim-headers', 'provider-name',
   'key-file', 'file', 'audience', 'algorithms', 'pattern', 'url-path', 'token-name',
+  'original-request', 'route-name', 'route-hosts', 'route-path', 'methods', 'provider-names',
 ] as const;
 export type KeyKind = (typeof KEY_KINDS)[number];
 export type LeafKind = Exclude<KeyKind, 'section' | 'list'>;
@@ -48,6 +49,12 @@ export interface KindValue {
   readonly 'pattern': string;
   readonly 'url-path': string;
   readonly 'token-name': string;
+  readonly 'original-request': OriginalRequest;
+  readonly 'route-name': string;
+  readonly 'route-hosts': readonly string[];
+  readonly 'route-path': string;
+  readonly 'methods': readonly string[];
+  readonly 'provider-names': readonly string[];
 }
 
 /**
@@ -102,6 +109,9 @@ const ROWS = [
   { path: 'admin-listen', field: 'adminListen', kind: 'address-or-off',
     type: 'address or "off"', default: '127.0.0.1:9901',
     description: 'HTTP listener for /metrics, /healthz and /readyz; "off" disables it.' },
+  { path: 'http-listen', field: 'httpListen', kind: 'address-or-off',
+    type: 'address or "off"', default: 'off',
+    description: 'HTTP authorization listener (Envoy http_service, Istio envoyExtAuthzHttp, nginx auth_request, Traefik ForwardAuth, Caddy forward_auth): host:port, unix:/path, or "off".' },
   { path: 'tls', field: 'tls', kind: 'section', optional: true,
     type: 'mapping', default: '',
     description: 'TLS for the gRPC listener; off unless set. The files are re-read every 5 s, so a rotated certificate needs no restart.' },
@@ -173,13 +183,16 @@ const ROWS = [
     description: 'Bytes the verified-token cache may hold, estimated per entry from the token length; 0 disables it.' },
   { path: 'providers', field: 'providers', kind: 'list', required: true, yamlOnly: true,
     type: 'list of provider', default: '',
-    description: 'Required, at least one. In a .properties file: the single provider "default" made of the http-server.authentication.jwt.* lines.' },
+    description: 'Required, at least one. In a .properties file: the provider "default" made of the http-server.authentication.jwt.* lines, and "oauth2" made of the http-server.authentication.oauth2.* lines.' },
   { path: 'providers[].name', field: 'providers[].name', kind: 'provider-name', required: true,
     type: 'string', default: '',
     description: 'Required and unique: lower-case letters, digits, "_" and "-". Used in logs, metrics and jwt.providers.' },
-  { path: 'providers[].key-file', field: 'providers[].keyFile', kind: 'key-file', required: true,
+  { path: 'providers[].key-file', field: 'providers[].keyFile', kind: 'key-file',
     type: 'file path or URL', default: '',
-    description: 'Required. https:// or http:// (case-sensitive): a JWKS URL; otherwise a PEM public key or base64 HMAC file; ${KID} or $KEYID makes it a per-key template.' },
+    description: 'Required unless discovery is true. https:// or http:// (case-sensitive): a JWKS URL, or an OIDC discovery document when the path ends in /.well-known/openid-configuration; otherwise a PEM public key, a JSON JWK Set or JWK, or a base64 HMAC file; ${KID} or $KEYID makes it a per-key template.' },
+  { path: 'providers[].discovery', field: 'providers[].discovery', kind: 'boolean',
+    type: 'boolean', default: 'false',
+    description: 'true: find the keys through OIDC discovery: the document at required-issuer + /.well-known/openid-configuration must name required-issuer as its issuer, and its https:// jwks_uri is fetched like a JWKS URL. Needs required-issuer; excludes key-file.' },
   { path: 'providers[].required-issuer', field: 'providers[].requiredIssuer', kind: 'issuer',
     type: 'string', default: '',
     description: 'iss must equal this exactly; also picks the provider for a token.' },
@@ -201,30 +214,75 @@ const ROWS = [
   { path: 'providers[].algorithms', field: 'providers[].algorithms', kind: 'algorithms',
     type: 'list of algorithm', default: '',
     description: 'Allow-list from HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, Ed25519. Unset: every asymmetric alg the key allows, HS* only for HMAC files.' },
+  { path: 'providers[].clock-skew', field: 'providers[].clockSkewMs', kind: 'duration',
+    type: 'duration', default: '', min: 0,
+    description: 'Tolerance for exp and nbf for this provider. Unset: the global clock-skew.' },
+  { path: 'providers[].require-expiration', field: 'providers[].requireExpiration', kind: 'boolean',
+    type: 'boolean', default: 'false',
+    description: 'true: a token without exp is invalid_claims.' },
+  { path: 'providers[].max-lifetime', field: 'providers[].maxLifetimeMs', kind: 'duration',
+    type: 'duration', default: '', min: 1000,
+    description: 'Longest accepted exp - iat; a token over it, or without exp or iat, is invalid_claims. Unset: no limit.' },
   { path: 'providers[].jwks', field: 'providers[].jwks', kind: 'section',
     type: 'mapping', default: '',
-    description: 'JWKS fetching, used when key-file is a URL.' },
+    description: 'JWKS fetching, used when key-file is a URL and for discovery (the document and its jwks_uri alike).' },
   { path: 'providers[].jwks.refresh-interval', field: 'providers[].jwks.refreshIntervalMs', kind: 'duration',
     type: 'duration', default: '15m', min: 1, max: MAX_TIMER_MS,
-    description: 'Scheduled refetch period.' },
+    description: 'Scheduled refetch period; with discovery the document is read again each time, and a changed jwks_uri is followed.' },
   { path: 'providers[].jwks.min-refresh-interval', field: 'providers[].jwks.minRefreshIntervalMs', kind: 'duration',
     type: 'duration', default: '30s', min: 0, max: MAX_TIMER_MS,
     description: 'Cooldown between fetches caused by an unknown kid.' },
   { path: 'providers[].jwks.timeout', field: 'providers[].jwks.timeoutMs', kind: 'duration',
     type: 'duration', default: '5s', min: 1, max: MAX_TIMER_MS,
-    description: 'Time limit of one fetch.' },
+    description: 'Time limit of one fetch (with discovery, the document and the JWKS each get it).' },
   { path: 'providers[].jwks.max-stale', field: 'providers[].jwks.maxStaleMs', kind: 'duration',
     type: 'duration', default: '24h', min: 0,
     description: 'Keep serving the last good key set this long while fetches fail.' },
   { path: 'providers[].jwks.ca-file', field: 'providers[].jwks.caFile', kind: 'file',
     type: 'file path', default: '',
-    description: 'Extra PEM CA for the JWKS endpoint (NODE_EXTRA_CA_CERTS also works).' },
+    description: 'Extra PEM CA for the JWKS endpoint and the discovery document (NODE_EXTRA_CA_CERTS also works).' },
   { path: 'token-page', field: 'tokenPage', kind: 'section', optional: true,
     type: 'mapping', default: '',
     description: 'Client token page; off unless set.' },
   { path: 'token-page.path', field: 'tokenPage.path', kind: 'url-path', required: true,
     type: 'URL path', default: '',
     description: 'Request path answered with the token page; starts with "/".' },
+  { path: 'http', field: 'http', kind: 'section',
+    type: 'mapping', default: '',
+    description: 'How the HTTP listener (http-listen) reads the request it checks.' },
+  { path: 'http.path-prefix', field: 'http.pathPrefix', kind: 'url-path',
+    type: 'URL path', default: '',
+    description: 'With original-request: path, cut from the front of the request path (Envoy http_service.path_prefix, Istio pathPrefix); a request without it is denied (internal_error).' },
+  { path: 'http.original-request', field: 'http.originalRequest', kind: 'original-request',
+    type: 'path, x-original or x-forwarded', default: 'path',
+    description: 'Where the checked method, path and host come from: path = the request itself (Envoy, Istio); x-original = X-Original-Method, X-Original-URI, Host (nginx); x-forwarded = X-Forwarded-Method, -Uri, -Host (Traefik, Caddy). Only that family is read; without its URI header the check is denied (internal_error).' },
+  { path: 'routes', field: 'routes', kind: 'list', unsetIsEmpty: true, yamlOnly: true,
+    type: 'list of route', default: '',
+    description: 'Per-route settings, matched on host, path and method; the first match wins; no match: every provider, token required. YAML only.' },
+  { path: 'routes[].name', field: 'routes[].name', kind: 'route-name',
+    type: 'string', default: '',
+    description: 'Named in the deny log, dynamic metadata and verify/check output; default routes[N].' },
+  { path: 'routes[].match', field: 'routes[].match', kind: 'section', required: true,
+    type: 'mapping', default: '',
+    description: 'Required, with at least one of hosts, path-prefix, path, methods; all given must match.' },
+  { path: 'routes[].match.hosts', field: 'routes[].match.hosts', kind: 'route-hosts',
+    type: 'list of host', default: '',
+    description: 'Host names without port, compared lower-case; "*.example.com" matches one or more labels in front of example.com.' },
+  { path: 'routes[].match.path-prefix', field: 'routes[].match.pathPrefix', kind: 'route-path',
+    type: 'URL path', default: '',
+    description: 'Whole segments: /v1/ and /v1 both match /v1 and /v1/x, not /v10. Compared with the normalised request path.' },
+  { path: 'routes[].match.path', field: 'routes[].match.path', kind: 'route-path',
+    type: 'URL path', default: '',
+    description: 'Exact normalised request path (query cut off). Exclusive with path-prefix.' },
+  { path: 'routes[].match.methods', field: 'routes[].match.methods', kind: 'methods',
+    type: 'list of method', default: '',
+    description: 'HTTP methods, compared upper-case; GET also matches HEAD.' },
+  { path: 'routes[].providers', field: 'routes[].providers', kind: 'provider-names',
+    type: 'list of provider name', default: '',
+    description: 'Only these providers may accept the token (like jwt.providers). Unset: every provider.' },
+  { path: 'routes[].allow-missing', field: 'routes[].allowMissing', kind: 'boolean',
+    type: 'boolean', default: 'false',
+    description: 'true: a request without a token is allowed with every identity header removed (like jwt.allow-missing); a token that is present must still be valid.' },
 ] as const satisfies readonly KeySpec[];
 
 /** The rows with their literal types, for the consistency checks in build.ts. */

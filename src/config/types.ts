@@ -25,8 +25,13 @@ export interface JwksConfig {
 
 export interface ProviderConfig {
   readonly name: string;
-  /** JWKS URL (`https://` / `http://`, case-sensitive) or a local path (absolute once loaded). */
-  readonly keyFile: string;
+  /**
+   * JWKS or discovery-document URL (`https://` / `http://`, case-sensitive) or a local path
+   * (absolute once loaded). Absent exactly when `discovery` is true.
+   */
+  readonly keyFile?: string;
+  /** Keys found through OIDC discovery below `requiredIssuer` (SPEC §13). */
+  readonly discovery: boolean;
   readonly requiredIssuer?: string;
   /** Any one must be in `aud`; empty means no audience check. */
   readonly requiredAudience: readonly string[];
@@ -34,7 +39,36 @@ export interface ProviderConfig {
   readonly userMapping: UserMappingConfig;
   /** Explicit allow-list; absent means "whatever the key allows". */
   readonly algorithms?: readonly string[];
+  /** This provider's tolerance for exp/nbf; absent: the global `clockSkewMs`. */
+  readonly clockSkewMs?: number;
+  /** A token without `exp` is `invalid_claims`. */
+  readonly requireExpiration: boolean;
+  /** Longest `exp - iat` accepted; absent: no limit. */
+  readonly maxLifetimeMs?: number;
   readonly jwks: JwksConfig;
+}
+
+/** Where the HTTP listener reads the checked method, path and host (SPEC §12). */
+export type OriginalRequest = 'path' | 'x-original' | 'x-forwarded';
+
+export interface RouteMatchConfig {
+  /** Lower case, no port; `*.example.com` matches one or more labels in front. */
+  readonly hosts?: readonly string[];
+  /** A normalised path; matches whole segments. */
+  readonly pathPrefix?: string;
+  /** A normalised path; matches exactly. */
+  readonly path?: string;
+  /** Upper case. */
+  readonly methods?: readonly string[];
+}
+
+/** One row of the route table (SPEC §11); the first that matches wins. */
+export interface RouteConfig {
+  readonly name?: string;
+  readonly match: RouteMatchConfig;
+  /** Absent: every provider. */
+  readonly providers?: readonly string[];
+  readonly allowMissing: boolean;
 }
 
 export interface TlsConfig {
@@ -70,4 +104,13 @@ export interface Config {
   readonly cache: { readonly maxEntries: number; readonly maxBytes: number };
   readonly providers: readonly ProviderConfig[];
   readonly tokenPage?: { readonly path: string };
+  /** `"off"` disables the HTTP authorization listener (SPEC §12). */
+  readonly httpListen: string;
+  readonly http: {
+    /** Cut from the request path with `originalRequest: path`. */
+    readonly pathPrefix?: string;
+    readonly originalRequest: OriginalRequest;
+  };
+  /** Empty when none are configured. */
+  readonly routes: readonly RouteConfig[];
 }

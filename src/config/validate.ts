@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { JWS_ALGORITHMS } from '../util/jws.js';
+import { envoyPath } from '../util/url-path.js';
 import { parseDuration } from './duration.js';
 import { type Ctx, type Raw, type RawMap, at, joinPath, plainToRaw, problem, warning } from './raw.js';
 import { CHILDREN, type KeySpec, type KindValue, type LeafKind, SCHEMA, suggest } from './schema.js';
@@ -16,6 +17,46 @@ export interface Tree { readonly [key: string]: unknown }
 const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const HOST_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
+const ORIGINAL_REQUESTS = ['path', 'x-original', 'x-forwarded'] as const;
+
+/** Why `h` can not be a route host (SPEC §11), or undefined. */
+function hostProblem(h: string): string | undefined {
+  const wildcard = h.startsWith('*.');
+  const name = wildcard ? h.slice(2) : h;
+  if (name.includes('*')) return `"${h}": a wildcard is only allowed as a leading "*." (e.g. *.example.com)`;
+  if (!wildcard && /^\[[0-9a-f:.]+\]$/.test(name)) return undefined;
+  if (/:\d*$/.test(name)) return `"${h}": hosts are matched without the port; write ${h.replace(/:\d*$/, '')}`;
+  return HOST_NAME.test(name) ? undefined : `"${h}" is not a host name`;
+}
+
+/** Why `s` can not be a route path (SPEC §11), or undefined. */
+function routePathProblem(s: string): string | undefined {
+  if (!s.startsWith('/')) return `"${s}" must start with "/"`;
+  if (/[?#\s]/.test(s)) return `"${s}" must not contain "?", "#" or white space: the query is never matched`;
+  const normal = envoyPath(s);
+  return normal === s ? undefined : `"${s}" is not a normalised path; requests are matched after normalisation, so write "${normal}"`;
+}
+
+/** A non-empty list of strings, each checked and normalised by `each` (a message, or the value). */
+function checkedList(raw: Raw, ctx: Ctx, what: string, each: (s: string) => { problem: string } | { value: string }): string[] | typeof INVALID {
+  const list = stringList(raw, ctx, what);
+  if (list === INVALID) return INVALID;
+  if (list.length === 0) { problem(ctx, raw, `must list at least one ${what.replace(/^an? /, '')} (leave it out to match any)`); return INVALID; }
+  const out: string[] = [];
+  let ok = true;
+  for (const item of list) {
+    const r = each(item);
+    if ('problem' in r) {
+      problem(ctx, raw, r.problem);
+      ok = false;
+    } else if (!out.includes(r.value)) {
+      out.push(r.value);
+    }
+  }
+  return ok ? out : INVALID;
+}
 const INVALID = Symbol('invalid');
 type Parsed = unknown;
 
@@ -190,6 +231,26 @@ const LEAF: { readonly [K in LeafKind]: LeafParser<KindValue[K]> } = {
   'url-path': nonEmpty('a URL path', (s) =>
     s.startsWith('/') && !/[\s?#]/.test(s) ? undefined : `"${s}" must start with "/" and contain no spaces, "?" or "#"`),
   'token-name': nonEmpty('a name', (s) => (TOKEN.test(s) ? undefined : `"${s}" is not a valid name (letters, digits and !#$%&'*+-.^_\`|~)`)),
+  'original-request': (raw, _s, ctx) => {
+    const s = text(raw, ctx, ORIGINAL_REQUESTS.join(', '));
+    if (s === INVALID) return s;
+    const found = ORIGINAL_REQUESTS.find((o) => o === s);
+    if (found !== undefined) return found;
+    problem(ctx, raw, `"${s}" is not one of ${ORIGINAL_REQUESTS.join(', ')}${suggest(s, ORIGINAL_REQUESTS)}`);
+    return INVALID;
+  },
+  'route-name': nonEmpty('a route name', (s) =>
+    ROUTE_NAME.test(s) ? undefined : `"${s}" is not a valid route name: use 1-63 letters, digits, "_", "." or "-"`),
+  'route-hosts': (raw, _s, ctx) => checkedList(raw, ctx, 'a host name', (h) => {
+    const lower = h.toLowerCase();
+    const p = hostProblem(lower);
+    return p === undefined ? { value: lower } : { problem: p };
+  }),
+  'route-path': nonEmpty('a URL path', routePathProblem),
+  'methods': (raw, _s, ctx) => checkedList(raw, ctx, 'an HTTP method', (m) =>
+    TOKEN.test(m) ? { value: m.toUpperCase() } : { problem: `"${m}" is not an HTTP method` }),
+  'provider-names': (raw, _s, ctx) => checkedList(raw, ctx, 'a provider name', (n) =>
+    PROVIDER_NAME.test(n) ? { value: n } : { problem: `"${n}" is not a valid provider name` }),
 };
 
 const SPEC_BY_PATH = new Map(SCHEMA.map((s) => [s.path, s]));

@@ -10,9 +10,11 @@ export interface HeaderValue {
 
 export interface HttpRequestAttributes {
   readonly id?: string;
-  readonly method?: string;
-  readonly path?: string;
-  readonly host?: string;
+  readonly method?: string | undefined;
+  /** As Envoy sends it: query included. */
+  readonly path?: string | undefined;
+  /** The authority (Host / :authority), port included. */
+  readonly host?: string | undefined;
   /** Default encoding: lower-case names, duplicates merged with ",". */
   readonly headers?: Readonly<Record<string, string>>;
   /**
@@ -63,6 +65,12 @@ export function headerValues(http: HttpRequestAttributes, name: string): readonl
 }
 
 const EMPTY_BYTES = new Uint8Array(0);
+
+/** The first value of one header (lower-case name), without building a list. */
+export function headerValue(http: HttpRequestAttributes, name: string): string | undefined {
+  if (http.header_map?.headers !== undefined && http.header_map.headers.length > 0) return headerValues(http, name)[0];
+  return http.lookupHeader !== undefined ? http.lookupHeader(name) : http.headers?.[name];
+}
 
 /** `:path` as Envoy sends it (query included). */
 export function requestPath(http: HttpRequestAttributes): string {

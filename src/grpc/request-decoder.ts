@@ -3,8 +3,9 @@ import type { CheckRequest, CheckRequestAttributes, HeaderValue, HttpRequestAttr
 
 /**
  * CheckRequest bytes → the fields the check reads, and nothing else: attributes.request.http
- * (`path`, the `headers` map, `header_map`) and attributes.context_extensions. Everything else
- * Envoy sends (peers, addresses, metadata, TLS session, body) is skipped unread, which
+ * (`path`, the `headers` map, `header_map`, and for routes `method` and `host`, decoded only
+ * when read) and attributes.context_extensions. Everything else Envoy sends (peers,
+ * addresses, metadata, TLS session, body) is skipped unread, which
  * protobufjs' full decoder cannot do for fields our protos declare; the `headers` map is only
  * indexed, and a header becomes a string when the check looks it up. Uses protobufjs' Reader;
  * field numbers are those of proto/ (Envoy's API). context_extensions is a null-prototype
@@ -29,6 +30,9 @@ class Fields {
   headers: number[] | undefined = undefined;
   headerMap: HeaderValue[] | undefined = undefined;
   extensions: Record<string, string> | undefined = undefined;
+  /** Where `method` and `host` lie in the bytes: [start, end]. */
+  method: readonly [number, number] | undefined = undefined;
+  host: readonly [number, number] | undefined = undefined;
 }
 
 export function decodeCheckRequest(bytes: Uint8Array): CheckRequest {
@@ -84,6 +88,14 @@ function httpRequest(r: protobuf.Reader, end: number, f: Fields): void {
     } else if (tag === 0x22) {
       // path = 4
       f.path = r.string();
+    } else if (tag === 0x12 || tag === 0x2a) {
+      // method = 2, host = 5: read only if a route asks
+      const length = r.uint32();
+      const start = r.pos;
+      if (start + length > r.len) throw new RangeError('index out of range');
+      r.pos = start + length;
+      if (tag === 0x12) f.method = [start, r.pos];
+      else f.host = [start, r.pos];
     } else if (tag === 0x6a) {
       // header_map = 13: HeaderMap { repeated HeaderValue headers = 1 }
       const mapEnd = endOf(r);
@@ -103,15 +115,43 @@ function httpRequest(r: protobuf.Reader, end: number, f: Fields): void {
 
 function attributesOf(bytes: Uint8Array, f: Fields): CheckRequestAttributes {
   const out: { request?: { http: HttpRequestAttributes }; context_extensions?: Record<string, string> } = {};
-  if (f.http) {
-    const http: { path?: string; lookupHeader?: (name: string) => string | undefined; header_map?: { headers: HeaderValue[] } } = {};
-    if (f.path !== undefined) http.path = f.path;
-    if (f.headers !== undefined) http.lookupHeader = lookup(bytes, f.headers);
-    if (f.headerMap !== undefined) http.header_map = { headers: f.headerMap };
-    out.request = { http };
-  }
+  if (f.http) out.request = { http: new DecodedHttp(bytes, f) };
   if (f.extensions !== undefined) out.context_extensions = f.extensions;
   return out;
+}
+
+const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
+/** attributes.request.http: `path` and `header_map` decoded; headers, method and host read from the bytes when asked for. */
+class DecodedHttp implements HttpRequestAttributes {
+  // Declared only: set when present, so an absent field is no own property.
+  declare readonly path?: string;
+  declare readonly header_map?: { readonly headers: readonly HeaderValue[] };
+  readonly #text: Buffer;
+  readonly #entries: readonly number[] | undefined;
+  readonly #method: readonly [number, number] | undefined;
+  readonly #host: readonly [number, number] | undefined;
+
+  constructor(bytes: Uint8Array, f: Fields) {
+    if (f.path !== undefined) this.path = f.path;
+    if (f.headerMap !== undefined) this.header_map = { headers: f.headerMap };
+    this.#text = asBuffer(bytes);
+    this.#entries = f.headers;
+    this.#method = f.method;
+    this.#host = f.host;
+  }
+
+  get method(): string | undefined {
+    return this.#method === undefined ? undefined : this.#text.toString('utf8', this.#method[0], this.#method[1]);
+  }
+
+  get host(): string | undefined {
+    return this.#host === undefined ? undefined : this.#text.toString('utf8', this.#host[0], this.#host[1]);
+  }
+
+  lookupHeader(name: string): string | undefined {
+    return this.#entries === undefined ? undefined : lookup(this.#text, this.#entries, name);
+  }
 }
 
 /** HeaderValue { key = 1; value = 2; bytes raw_value = 3 } */
@@ -161,21 +201,18 @@ function rawMapEntry(r: protobuf.Reader, into: number[]): void {
  * Looks a header up by comparing its name with the keys' bytes; the last entry of a name wins,
  * as when decoding into a map. Header names are ASCII; any other name is never found.
  */
-function lookup(bytes: Uint8Array, entries: readonly number[]): (name: string) => string | undefined {
-  const text = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return (name) => {
-    for (let i = entries.length - 4; i >= 0; i -= 4) {
-      const k0 = entries[i] as number;
-      if ((entries[i + 1] as number) - k0 !== name.length) continue;
-      let j = 0;
-      for (; j < name.length; j++) {
-        const c = name.charCodeAt(j);
-        if (c > 0x7f || text[k0 + j] !== c) break;
-      }
-      if (j === name.length) return text.toString('utf8', entries[i + 2], entries[i + 3]);
+function lookup(text: Buffer, entries: readonly number[], name: string): string | undefined {
+  for (let i = entries.length - 4; i >= 0; i -= 4) {
+    const k0 = entries[i] as number;
+    if ((entries[i + 1] as number) - k0 !== name.length) continue;
+    let j = 0;
+    for (; j < name.length; j++) {
+      const c = name.charCodeAt(j);
+      if (c > 0x7f || text[k0 + j] !== c) break;
     }
-    return undefined;
-  };
+    if (j === name.length) return text.toString('utf8', entries[i + 2], entries[i + 3]);
+  }
+  return undefined;
 }
 
 /** One map<string, string> entry { key = 1; value = 2 }; absent parts are "" (proto3). */

@@ -1,8 +1,9 @@
 import cluster from 'node:cluster';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { hostPart } from '../util/host-port.js';
+import { removeStaleSocket, unixSocketPath } from '../util/unix-socket.js';
 import { AUTHORIZATION_SERVICE } from './proto.js';
 
 /** What gets mounted on the gRPC listener. */
@@ -24,19 +25,6 @@ export interface GrpcListener {
  * `token.max-bytes` bounds the work done on what arrives.
  */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-
-/** A socket file left by a killed process would make bind fail; anything else is left alone. */
-/** `unix:/path` (or `unix:///path`) → `/path`. */
-export const unixSocketPath = (listen: string): string | undefined =>
-  listen.startsWith('unix:') ? listen.slice('unix:'.length).replace(/^\/\/(?=\/)/, '') : undefined;
-
-export function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // absent: nothing to do
-  }
-}
 
 /**
  * The gRPC server lifecycle in one place: bind, health, graceful then forced shutdown.

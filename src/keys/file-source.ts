@@ -6,14 +6,17 @@ import { reject } from '../reasons.js';
 import { algorithmsForKey, describeKey } from './algorithms.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { fileLocations, FolderWatcher } from '../util/folder-watcher.js';
-import { parseKeyFile, readKeyFile } from './key-file.js';
+import { looksLikeJson, MAX_KEY_FILE_BYTES, MAX_KEY_SET_FILE_BYTES, parseKeyFile, parseKeySetFile, readKeyFile } from './key-file.js';
+import { findKeys, indexKeys, skipReports, type KeySet, type SkipReport } from './key-set.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
 
 export interface FileKeySourceOptions {
-  /** A changed key file was re-read and is now used. */
-  onReload?: (path: string) => void;
+  /** A changed key file was re-read and is now used; `keys` is how many it holds. */
+  onReload?: (path: string, keys: number) => void;
   /** A key file (or its folder watch) has a problem; for a static file the previous key stays. */
   onError?: (path: string, message: string) => void;
+  /** A key of a JSON key file was skipped (same bounds as for a fetched JWKS). */
+  onSkippedKey?: (path: string, e: SkipReport) => void;
 }
 
 const PLACEHOLDER = /\$\{KID\}|\$KEYID/;
@@ -36,12 +39,33 @@ export const isKeyTemplate = (path: string): boolean => PLACEHOLDER.test(path);
 /** Trino's path-traversal defence: every UTF-16 code unit outside [A-Za-z0-9_-] becomes `_`. */
 export const sanitizeKid = (kid: string): string => kid.replace(/[^A-Za-z0-9_-]/g, '_');
 
-type Loaded = { keys: readonly VerificationKey[]; digest: string } | { error: string; missing: boolean };
+/**
+ * What one file holds: one key (PEM or HMAC; the token's kid is not looked at, as in Trino),
+ * or a JSON JWK Set or JWK, looked up by kid as a JWKS is (SPEC §13).
+ */
+type FileKeys = { readonly one: readonly VerificationKey[] } | { readonly set: KeySet };
+
+type Loaded =
+  | { keys: FileKeys; size: number; skipped: readonly SkipReport[]; digest: string }
+  | { error: string; missing: boolean };
+
+const UNKNOWN_KID = reject('unknown_key', 'the token kid is not in the key file');
+const NO_FITTING_KEY = reject('unknown_key', 'no key in the key file fits the token algorithm');
+
+/** The keys to try; allocates nothing. */
+const keysFor = (keys: FileKeys, kid: string | undefined, alg: string): KeyLookupResult =>
+  'one' in keys ? keys.one : findKeys(keys.set, kid, alg) ?? (kid === undefined ? NO_FITTING_KEY : UNKNOWN_KID);
 
 function loadKey(path: string, kid: string | undefined): Loaded {
-  const read = readKeyFile(path);
+  const read = readKeyFile(path, MAX_KEY_SET_FILE_BYTES);
   if ('error' in read) return read;
   const digest = createHash('sha256').update(read.content).digest('hex');
+  if (looksLikeJson(read.content)) {
+    const set = parseKeySetFile(read.content, path);
+    if ('error' in set) return { error: set.error, missing: false };
+    return { keys: { set: indexKeys(set.keys) }, size: set.keys.length, skipped: skipReports(set.skipped), digest };
+  }
+  if (read.content.length > MAX_KEY_FILE_BYTES) return { error: `larger than ${MAX_KEY_FILE_BYTES} bytes`, missing: false };
   const parsed = parseKeyFile(read.content);
   if ('error' in parsed) return { error: parsed.error, missing: false };
   const key: VerificationKey = {
@@ -50,13 +74,14 @@ function loadKey(path: string, kid: string | undefined): Loaded {
     algorithms: algorithmsForKey(parsed.key),
     description: `${describeKey(parsed.key)} ${path}`,
   };
-  return { keys: Object.freeze([key]), digest };
+  return { keys: { one: Object.freeze([key]) }, size: 1, skipped: [], digest };
 }
 
-/** One file, loaded at construction; the token's kid is ignored (as Trino does). */
+/** One file, loaded at construction; for a PEM or HMAC file the token's kid is ignored (as Trino does). */
 class StaticFileSource implements KeySource {
   readonly ready = true;
-  private keys: readonly VerificationKey[];
+  private keys: FileKeys;
+  private count: number;
   private digest: string;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -70,14 +95,21 @@ class StaticFileSource implements KeySource {
     const loaded = loadKey(path, undefined);
     if ('error' in loaded) throw new ConfigError([{ file: where.file, key: where.key, message: `key file ${path}: ${loaded.error}` }]);
     this.keys = loaded.keys;
+    this.count = loaded.size;
     this.digest = loaded.digest;
+    for (const e of loaded.skipped) options.onSkippedKey?.(path, e);
     this.absolute = resolve(path);
     this.folders = new FolderWatcher((name) => this.onEvent(name), (dir, message) => options.onError?.(dir, message));
     this.watch();
   }
 
-  lookup(): KeyLookupResult {
-    return this.keys;
+  lookup(kid: string | undefined, alg: string): KeyLookupResult {
+    return keysFor(this.keys, kid, alg);
+  }
+
+  /** Usable keys in the file. */
+  get size(): number {
+    return this.count;
   }
 
   close(): void {
@@ -115,8 +147,10 @@ class StaticFileSource implements KeySource {
     }
     if (loaded.digest === this.digest) return;
     this.keys = loaded.keys;
+    this.count = loaded.size;
     this.digest = loaded.digest;
-    this.options.onReload?.(this.path);
+    for (const e of loaded.skipped) this.options.onSkippedKey?.(this.path, e);
+    this.options.onReload?.(this.path, loaded.size);
   }
 }
 
@@ -125,7 +159,7 @@ class TemplateFileSource implements KeySource {
   readonly ready = true;
   private readonly parts: readonly string[];
   /** Sanitised kid -> keys, the file's base name (to match watch events) and load time. */
-  private readonly cache = new BoundedMap<string, { keys: readonly VerificationKey[]; name: string; loadedAt: number }>(TEMPLATE_CACHE_MAX);
+  private readonly cache = new BoundedMap<string, { keys: FileKeys; name: string; loadedAt: number }>(TEMPLATE_CACHE_MAX);
   /** Cached kids dropped because their file changed: their next load reports onReload. */
   private readonly changed = new Set<string>();
   /** Sanitised kid -> its file's base name and when it was found missing. */
@@ -140,10 +174,10 @@ class TemplateFileSource implements KeySource {
     if (!isKeyTemplate(dir)) this.folders.set(new Set([dir]));
   }
 
-  lookup(kid: string | undefined): KeyLookupResult {
+  lookup(kid: string | undefined, alg: string): KeyLookupResult {
     const id = kid === undefined ? DEFAULT_KID : sanitizeKid(kid);
     const hit = this.cache.get(id);
-    if (hit !== undefined && (this.folders.size > 0 || performance.now() - hit.loadedAt < UNWATCHED_MAX_AGE_MS)) return hit.keys;
+    if (hit !== undefined && (this.folders.size > 0 || performance.now() - hit.loadedAt < UNWATCHED_MAX_AGE_MS)) return keysFor(hit.keys, kid, alg);
     const shown = id.length > 64 ? `${id.slice(0, 64)}...` : id;
     const missed = this.missing.get(id);
     if (missed !== undefined && performance.now() - missed.at < MISSING_TTL_MS) return reject('unknown_key', `no key file for kid "${shown}"`);
@@ -163,8 +197,9 @@ class TemplateFileSource implements KeySource {
     }
     this.missing.delete(id);
     this.cache.set(id, { keys: loaded.keys, name: basename(path), loadedAt: performance.now() });
-    if (this.changed.delete(id)) this.options.onReload?.(path);
-    return loaded.keys;
+    for (const e of loaded.skipped) this.options.onSkippedKey?.(path, e);
+    if (this.changed.delete(id)) this.options.onReload?.(path, loaded.size);
+    return keysFor(loaded.keys, kid, alg);
   }
 
   close(): void {

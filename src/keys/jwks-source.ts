@@ -1,23 +1,42 @@
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import type { JwksConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import { readError } from '../util/errno.js';
 import { reject } from '../reasons.js';
-import { JWS_ALGORITHMS } from './algorithms.js';
-import { MAX_KID_LENGTH, decodeJwksInSlices, parseJwksBody } from './jwks-decode.js';
-import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
+import { readDiscoveryDocument } from './discovery.js';
+import { createFetcher, trustedContext, type Fetcher } from './https-fetch.js';
+import { MAX_KID_LENGTH, decodeJwksInSlices } from './jwks-decode.js';
+import { findKeys, indexKeys, skipReports, type KeySet } from './key-set.js';
+import type { KeyLookupResult, KeySource } from './types.js';
+
+export { MAX_JWKS_BYTES } from './https-fetch.js';
+export { MAX_KIDLESS_KEYS, MAX_SKIP_REPORTS } from './key-set.js';
 
 export type FetchTrigger = 'startup' | 'scheduled' | 'unknown_kid';
 
 export interface JwksHooks {
-  onFetch?(e: { trigger: FetchTrigger; ok: boolean; durationSeconds: number; keysLoaded: number; error?: string }): void;
+  /**
+   * After every fetch. `step: 'discovery'` marks a discovery document that could not be read or
+   * was refused; the key set of the last accepted jwks_uri is then still fetched, and reported on its own.
+   */
+  onFetch?(e: { trigger: FetchTrigger; ok: boolean; durationSeconds: number; keysLoaded: number; error?: string; step?: 'discovery' }): void;
   /** At most MAX_SKIP_REPORTS per fetch; then one with `more`, the count of the rest. */
   onSkippedKey?(e: { kid?: string; why: string; more?: number }): void;
+  /** A discovery document was accepted whose jwks_uri is new: the first one, or a changed one (`previous`). */
+  onDiscovered?(e: { issuer: string; jwksUri: string; previous?: string }): void;
+}
+
+/** What `/readyz` and `verify` show of a discovery-backed source. URLs are host and path only. */
+export interface DiscoveryState {
+  readonly document: string;
+  /** The `issuer` of the last accepted document (it equals required-issuer). */
+  readonly issuer: string | undefined;
+  /** The `jwks_uri` in use. */
+  readonly jwksUri: string | undefined;
+  /** Epoch ms of the last accepted document. */
+  readonly lastSuccessAt: number | undefined;
+  /** Why the last reading of the document failed; undefined once one succeeds. */
+  readonly error: string | undefined;
 }
 
 export interface JwksKeySource extends KeySource {
@@ -27,120 +46,32 @@ export interface JwksKeySource extends KeySource {
   readonly stale: boolean;
   /** Epoch ms of the last successful fetch. */
   readonly lastSuccessAt: number | undefined;
+  /** Set when the JWKS URL comes from an OIDC discovery document (SPEC §13). */
+  readonly discovery: DiscoveryState | undefined;
   refresh(trigger: FetchTrigger): Promise<void>;
 }
 
-export const MAX_JWKS_BYTES = 1024 * 1024;
 /** First retry delay while no usable set was ever loaded; doubles up to `refresh-interval`. */
 const FIRST_RETRY_MS = 1000;
-/** A token without `kid` is tried against at most this many keys that fit its `alg` (SPEC §8). */
-export const MAX_KIDLESS_KEYS = 8;
-/** Skipped keys reported one by one per fetch; the rest are summed up in one report. */
-export const MAX_SKIP_REPORTS = 5;
 
-/** A key set indexed so that a lookup hit allocates nothing. */
-interface KeySet {
-  readonly size: number;
-  readonly byKid: ReadonlyMap<string, readonly VerificationKey[]>;
-  readonly byAlg: ReadonlyMap<string, readonly VerificationKey[]>;
-}
-
-function indexKeys(keys: readonly VerificationKey[]): KeySet {
-  const byKid = new Map<string, readonly VerificationKey[]>();
-  for (const k of keys) if (k.kid !== undefined) byKid.set(k.kid, Object.freeze([k]));
-  const byAlg = new Map<string, readonly VerificationKey[]>();
-  for (const alg of JWS_ALGORITHMS) {
-    // The first few in document order: each one tried costs a signature check.
-    const fit = keys.filter((k) => k.algorithms.has(alg)).slice(0, MAX_KIDLESS_KEYS);
-    if (fit.length > 0) byAlg.set(alg, Object.freeze(fit));
-  }
-  return { size: keys.length, byKid, byAlg };
-}
-
-/** The parseable certificates in a PEM text (node silently ignores what it cannot parse in `ca`). */
-function pemCertificates(pem: string): string[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  return blocks.filter((b) => {
-    try { return new X509Certificate(b) !== undefined; } catch { return false; }
-  });
-}
-
-/**
- * The CA file plus the public roots, so that adding an internal CA does not break public ones.
- * An explicit `ca` also drops NODE_EXTRA_CA_CERTS, so those are added back.
- */
-function trustedContext(caFile: string): SecureContext {
-  const fail = (message: string): never => {
-    throw new ConfigError([{ file: caFile, key: 'jwks.ca-file', message }]);
-  };
-  let pem = '';
+function parseUrl(url: string, what: string): URL {
   try {
-    pem = readFileSync(caFile, 'utf8');
-  } catch (e: unknown) {
-    fail(readError(e));
-  }
-  const own = pemCertificates(pem);
-  if (own.length === 0) fail('contains no PEM certificate');
-  let extra: string[] = [];
-  const extraFile = process.env['NODE_EXTRA_CA_CERTS'];
-  try {
-    if (extraFile !== undefined && extraFile !== '') extra = pemCertificates(readFileSync(extraFile, 'utf8'));
+    return new URL(url);
   } catch {
-    // node itself only warns about an unreadable NODE_EXTRA_CA_CERTS; so do we (by ignoring it).
+    throw new ConfigError([{ file: '<config>', key: 'key-file', message: `not a valid ${what} URL` }]);
   }
-  // Built once: parsing ~150 roots per request would block the event loop for tens of ms.
-  return createSecureContext({ ca: [...rootCertificates, ...extra, ...own] });
 }
 
-type FetchResult = { body: unknown } | { error: string };
+/** Where the keys are fetched from: a JWKS URL, or the discovery document that names one. */
+type Remote = { readonly jwksUrl: string } | { readonly documentUrl: string; readonly requiredIssuer: string };
 
-/** One GET at a time: exactly status 200, at most MAX_JWKS_BYTES, `timeoutMs` for the whole exchange. */
-function createFetcher(url: URL, timeoutMs: number, secureContext: SecureContext | undefined): { get(): Promise<FetchResult>; abort(): void } {
-  let abortCurrent: (() => void) | undefined;
-  const get = (): Promise<FetchResult> =>
-    new Promise<FetchResult>((resolve) => {
-      // `secureContext` is passed through to tls.connect (not in the RequestOptions typings).
-      const options: RequestOptions & { secureContext?: SecureContext } = {
-        method: 'GET', agent: false, headers: { accept: 'application/json', 'accept-encoding': 'identity' },
-        ...(secureContext === undefined ? {} : { secureContext }),
-      };
-      const req = url.protocol === 'https:'
-        ? httpsRequest(url, options)
-        : httpRequest(url, options);
-      let done = false;
-      const finish = (result: FetchResult): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        abortCurrent = undefined;
-        if ('error' in result) req.destroy();
-        resolve(result);
-      };
-      const timer = setTimeout(() => finish({ error: `timed out after ${timeoutMs} ms` }), timeoutMs);
-      timer.unref();
-      abortCurrent = () => finish({ error: 'aborted (source closed)' });
-      req.on('error', (e: NodeJS.ErrnoException) => finish({ error: e.code === undefined ? e.message : `${e.code}: ${e.message}` }));
-      req.on('response', (res: IncomingMessage) => {
-        if (res.statusCode !== 200) return finish({ error: `unexpected status ${res.statusCode ?? '?'}` });
-        const declared = Number(res.headers['content-length']);
-        if (declared > MAX_JWKS_BYTES) return finish({ error: `body larger than ${MAX_JWKS_BYTES} bytes` });
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          // Stop reading at once: never buffer more than the limit.
-          if (size > MAX_JWKS_BYTES) return finish({ error: `body larger than ${MAX_JWKS_BYTES} bytes` });
-          chunks.push(chunk);
-          return undefined;
-        });
-        res.on('error', (e) => finish({ error: `reading the body: ${e.message}` }));
-        res.on('close', () => finish({ error: 'connection closed before the body was complete' }));
-        res.on('end', () => finish(parseJwksBody(Buffer.concat(chunks))));
-        return undefined;
-      });
-      req.end();
-    });
-  return { get, abort: () => abortCurrent?.() };
+/** A discovery document's fetcher and what its last reading gave. */
+interface DocumentState {
+  readonly fetcher: Fetcher;
+  readonly requiredIssuer: string;
+  issuer: string | undefined;
+  lastSuccessAt: number | undefined;
+  error: string | undefined;
 }
 
 /**
@@ -148,16 +79,35 @@ function createFetcher(url: URL, timeoutMs: number, secureContext: SecureContext
  * unknown kid. A failed fetch keeps the last good set until it is older than `max-stale`.
  */
 export function createJwksKeySource(url: string, cfg: JwksConfig, hooks: JwksHooks = {}, now: () => number = Date.now): JwksKeySource {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConfigError([{ file: '<config>', key: 'key-file', message: 'not a valid JWKS URL' }]);
-  }
-  // Errors and descriptions name host and path only: the query may carry a credential.
-  const origin = `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-  const context = cfg.caFile === undefined || parsed.protocol !== 'https:' ? undefined : trustedContext(cfg.caFile);
-  const fetcher = createFetcher(parsed, cfg.timeoutMs, context);
+  return createRemoteKeySource({ jwksUrl: url }, cfg, hooks, now);
+}
+
+/**
+ * Keys through OIDC discovery (SPEC §13): the document is read at start and with every scheduled
+ * refresh, under the same rules as a JWKS fetch; an accepted document's jwks_uri is then fetched
+ * as a JWKS URL, and a changed jwks_uri is followed. Unknown-kid refetches fetch the JWKS only.
+ */
+export function createDiscoveryKeySource(
+  documentUrl: string, requiredIssuer: string, cfg: JwksConfig, hooks: JwksHooks = {}, now: () => number = Date.now,
+): JwksKeySource {
+  return createRemoteKeySource({ documentUrl, requiredIssuer }, cfg, hooks, now);
+}
+
+function createRemoteKeySource(remote: Remote, cfg: JwksConfig, hooks: JwksHooks, now: () => number): JwksKeySource {
+  const first = 'jwksUrl' in remote ? parseUrl(remote.jwksUrl, 'JWKS') : parseUrl(remote.documentUrl, 'discovery document');
+  // A discovery document may be read over http:// (loud warning), its jwks_uri never is.
+  const context: SecureContext | undefined =
+    cfg.caFile === undefined || ('jwksUrl' in remote && first.protocol !== 'https:') ? undefined : trustedContext(cfg.caFile);
+  const doc: DocumentState | undefined = 'jwksUrl' in remote ? undefined : {
+    fetcher: createFetcher(first, cfg.timeoutMs, context),
+    requiredIssuer: remote.requiredIssuer,
+    issuer: undefined,
+    lastSuccessAt: undefined,
+    error: undefined,
+  };
+  /** The JWKS fetcher; with discovery, none until a document was accepted. */
+  let target: Fetcher | undefined = doc === undefined ? createFetcher(first, cfg.timeoutMs, context) : undefined;
+  let targetUrl: string | undefined = doc === undefined ? first.href : undefined;
 
   let set: KeySet | undefined;
   let lastSuccessAt: number | undefined;
@@ -189,40 +139,76 @@ export function createJwksKeySource(url: string, cfg: JwksConfig, hooks: JwksHoo
     timer.unref();
   };
 
+  /** Reads the discovery document; on success the JWKS fetcher follows its jwks_uri. Returns why it failed. */
+  async function discover(): Promise<string | undefined> {
+    if (doc === undefined) return undefined;
+    const got = await doc.fetcher.get();
+    if (closed) return undefined;
+    const read = 'error' in got ? got : readDiscoveryDocument(got.body, doc.requiredIssuer);
+    if ('error' in read) {
+      doc.error = read.error;
+      return read.error;
+    }
+    doc.error = undefined;
+    doc.issuer = read.issuer;
+    doc.lastSuccessAt = now();
+    if (read.jwksUri !== targetUrl) {
+      const previous = target?.origin;
+      target?.abort();
+      const next = createFetcher(new URL(read.jwksUri), cfg.timeoutMs, context);
+      target = next;
+      targetUrl = read.jwksUri;
+      report(() => hooks.onDiscovered?.({ issuer: read.issuer, jwksUri: next.origin, ...(previous === undefined ? {} : { previous }) }));
+    }
+    return undefined;
+  }
+
   async function fetchOnce(trigger: FetchTrigger): Promise<void> {
     lastFetchAt = now();
     const t0 = performance.now();
+    const failed = (error: string, step?: 'discovery'): void => report(() => hooks.onFetch?.({
+      trigger, ok: false, durationSeconds: (performance.now() - t0) / 1000, keysLoaded: set?.size ?? 0, error, ...(step === undefined ? {} : { step }),
+    }));
+    // An unknown kid is a key rotation, which keeps the jwks_uri: the document is not read for it.
+    if (doc !== undefined && (trigger !== 'unknown_kid' || target === undefined)) {
+      const error = await discover();
+      if (closed) return;
+      if (error !== undefined) {
+        failed(`${doc.fetcher.origin}: ${error}`, 'discovery');
+        // The last accepted jwks_uri still keeps its keys fresh; without one there is nothing to fetch.
+        if (target === undefined) {
+          lastFetchAt = now();
+          return;
+        }
+      }
+    }
+    const fetcher = target;
+    if (fetcher === undefined) return;
     const got = await fetcher.get();
     if (closed) return;
     let decoded: Awaited<ReturnType<typeof decodeJwksInSlices>>;
     try {
-      decoded = 'error' in got ? got : await decodeJwksInSlices(got.body, origin);
+      decoded = 'error' in got ? got : await decodeJwksInSlices(got.body, fetcher.origin);
     } catch {
       decoded = { error: 'internal error while decoding the JWKS' };
     }
     // The cooldown counts from the end of a fetch: a slow one must not allow the next at once.
     lastFetchAt = now();
     if (closed) return;
-    const durationSeconds = (performance.now() - t0) / 1000;
-    const failed = (error: string): void =>
-      report(() => hooks.onFetch?.({ trigger, ok: false, durationSeconds, keysLoaded: set?.size ?? 0, error: `${origin}: ${error}` }));
-    if ('error' in decoded) return failed(decoded.error);
+    if ('error' in decoded) return failed(`${fetcher.origin}: ${decoded.error}`);
     reportSkipped(decoded.skipped);
     // A set with no usable key is no key set (SPEC §8): IdPs answer `{"keys":[]}` mid-deploy.
     // Failing the fetch keeps the last good set and leaves unknown-kid refetches possible.
-    if (decoded.keys.length === 0) return failed(`no usable key in the set (${decoded.skipped.length} skipped)`);
+    if (decoded.keys.length === 0) return failed(`${fetcher.origin}: no usable key in the set (${decoded.skipped.length} skipped)`);
     set = indexKeys(decoded.keys);
     lastSuccessAt = now();
     ready = true;
+    const durationSeconds = (performance.now() - t0) / 1000;
     report(() => hooks.onFetch?.({ trigger, ok: true, durationSeconds, keysLoaded: set?.size ?? 0 }));
   }
 
-  /** A set of thousands of broken keys must not write thousands of log lines per fetch. */
   function reportSkipped(skipped: readonly { kid?: string; why: string }[]): void {
-    const shown = skipped.slice(0, MAX_SKIP_REPORTS);
-    for (const s of shown) report(() => hooks.onSkippedKey?.(s));
-    const more = skipped.length - shown.length;
-    if (more > 0) report(() => hooks.onSkippedKey?.({ why: `and ${more} more keys skipped`, more }));
+    for (const s of skipReports(skipped)) report(() => hooks.onSkippedKey?.(s));
   }
 
   function refresh(trigger: FetchTrigger): Promise<void> {
@@ -240,8 +226,9 @@ export function createJwksKeySource(url: string, cfg: JwksConfig, hooks: JwksHoo
   /** The answer from the current set, without fetching; undefined when a refetch may help. */
   function answer(kid: string | undefined, alg: string): KeyLookupResult | undefined {
     if (set === undefined || isStale()) return undefined;
-    if (kid === undefined) return set.byAlg.get(alg) ?? reject('unknown_key', 'no key in the JWKS fits the token algorithm');
-    return set.byKid.get(kid);
+    const keys = findKeys(set, kid, alg);
+    // A kid-less token is not a rotation: no refetch for it.
+    return keys ?? (kid === undefined ? reject('unknown_key', 'no key in the JWKS fits the token algorithm') : undefined);
   }
 
   const unknownKid = () => reject('unknown_key', 'the token kid is not in the JWKS');
@@ -271,12 +258,17 @@ export function createJwksKeySource(url: string, cfg: JwksConfig, hooks: JwksHoo
     get ready() { return ready; },
     get stale() { return isStale(); },
     get lastSuccessAt() { return lastSuccessAt; },
+    get discovery(): DiscoveryState | undefined {
+      if (doc === undefined) return undefined;
+      return { document: doc.fetcher.origin, issuer: doc.issuer, jwksUri: target?.origin, lastSuccessAt: doc.lastSuccessAt, error: doc.error };
+    },
     start: () => (started ??= refresh('startup')),
     refresh,
     close() {
       closed = true;
       clearTimeout(timer);
-      fetcher.abort();
+      doc?.fetcher.abort();
+      target?.abort();
     },
   };
 }

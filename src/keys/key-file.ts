@@ -1,7 +1,10 @@
 import { createPublicKey, createSecretKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { errnoCode, readError } from '../util/errno.js';
+import { isObject } from '../util/strings.js';
 import { algorithmsForKey, MIN_HMAC_BYTES, MIN_RSA_BITS } from './algorithms.js';
+import { MAX_JWKS_BYTES } from './https-fetch.js';
+import { decodeJwks, parseJwksBody, type DecodedJwks } from './jwks-decode.js';
 import { unsoundKey } from './soundness.js';
 
 /** One local key file, parsed. `error` is safe to log: it never contains key material. */
@@ -122,9 +125,9 @@ function parsePem(text: string): ParsedKey | undefined {
 }
 
 function parseHmac(text: string): ParsedKey {
-  if (text.trimStart().startsWith('{')) {
-    // Not in Trino: a local JWKS/JSON file would become an HMAC secret derived from public data.
-    return { error: 'the file looks like JSON; a local key file must be a PEM public key or a base64 HMAC secret (serve a JWKS over https://)' };
+  if (/^\s*[{[]/.test(text)) {
+    // Not in Trino: a JWKS/JSON file would become an HMAC secret derived from public data.
+    return { error: 'the file looks like JSON; JSON is read as a JWK Set or a JWK (parseKeySetFile), never as an HMAC secret' };
   }
   const secret = decodeTrinoBase64(text);
   if (secret === undefined) return { error: 'the file is neither a PEM public key nor valid base64 for an HMAC secret' };
@@ -150,14 +153,55 @@ export function parseKeyFile(content: Buffer): ParsedKey {
 
 /** Key files are small; the cap keeps a wrong path (a log, a device) from eating memory. */
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
+/** A JSON key set may be as large as a fetched one (SPEC §13: the JWKS rules hold for it). */
+export const MAX_KEY_SET_FILE_BYTES = MAX_JWKS_BYTES;
+
+/** JSON (first non-blank character `{` or `[`): a key set, never an HMAC secret (SPEC §13). */
+export function looksLikeJson(content: Buffer): boolean {
+  for (const byte of content) {
+    if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
+    // A UTF-8 byte order mark, as some editors write it.
+    if (byte === 0xef || byte === 0xbb || byte === 0xbf) continue;
+    return byte === 0x7b || byte === 0x5b;
+  }
+  return false;
+}
+
+/**
+ * A local JWK Set (`{"keys": [...]}`) or one JWK, read with the JWKS rules of SPEC §4 and §8:
+ * the same body bounds, key soundness and limits as a fetched set; unusable keys are skipped
+ * with a reason; a file without a usable key is an error. `origin` (the path) ends up in key
+ * descriptions.
+ */
+export function parseKeySetFile(content: Buffer, origin: string): DecodedJwks | { error: string } {
+  if (content.length > MAX_KEY_SET_FILE_BYTES) return { error: `larger than ${MAX_KEY_SET_FILE_BYTES} bytes` };
+  const parsed = parseJwksBody(content[0] === 0xef ? content.subarray(3) : content);
+  if ('error' in parsed) return { error: `the file looks like JSON but ${parsed.error === 'the body is not valid JSON' ? 'is not valid JSON' : parsed.error.replace(/^the document /, 'it ')}` };
+  const body = parsed.body;
+  let set: unknown = body;
+  if (isObject(body) && !Object.hasOwn(body, 'keys') && Object.hasOwn(body, 'kty')) set = { keys: [body] };
+  else if (!isObject(body) || !Array.isArray(body['keys'])) {
+    return { error: 'the JSON is neither a JWK Set ({"keys": [...]}) nor a JWK (an object with "kty")' };
+  }
+  const decoded = decodeJwks(set, origin);
+  if ('error' in decoded) return decoded;
+  if (decoded.keys.length === 0) {
+    const why = decoded.skipped[0]?.why;
+    return { error: `no usable key in the JSON key file${why === undefined ? '' : ` (${decoded.skipped.length} skipped; ${why})`}` };
+  }
+  return decoded;
+}
 
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
 
+/** Read size per call: a key file is read in a few of these, never in one large allocation. */
+const READ_CHUNK = 64 * 1024;
+
 /**
- * Reads one key file, at most MAX_KEY_FILE_BYTES; O_NONBLOCK so a FIFO at the path cannot hang
- * the open. `missing` marks "no such file" (Trino: "Unknown signing key ID") as opposed to a broken one.
+ * Reads one key file, at most `maxBytes`; O_NONBLOCK so a FIFO at the path cannot hang the
+ * open. `missing` marks "no such file" (Trino: "Unknown signing key ID") as opposed to a broken one.
  */
-export function readKeyFile(path: string): { content: Buffer } | { error: string; missing: boolean } {
+export function readKeyFile(path: string, maxBytes = MAX_KEY_FILE_BYTES): { content: Buffer } | { error: string; missing: boolean } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -166,11 +210,17 @@ export function readKeyFile(path: string): { content: Buffer } | { error: string
   }
   try {
     if (!fstatSync(fd).isFile()) return { error: 'not a regular file', missing: false };
-    const buf = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+    const chunks: Buffer[] = [];
     let n = 0;
-    for (let r = 1; r > 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, null);
-    if (n > MAX_KEY_FILE_BYTES) return { error: `larger than ${MAX_KEY_FILE_BYTES} bytes`, missing: false };
-    return { content: buf.subarray(0, n) };
+    for (let r = 1; r > 0 && n <= maxBytes;) {
+      const chunk = Buffer.alloc(Math.min(READ_CHUNK, maxBytes + 1 - n));
+      r = readSync(fd, chunk, 0, chunk.length, null);
+      if (r > 0) chunks.push(chunk.subarray(0, r));
+      n += r;
+      if (n === maxBytes + 1) break;
+    }
+    if (n > maxBytes) return { error: `larger than ${maxBytes} bytes`, missing: false };
+    return { content: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, n) };
   } catch (e: unknown) {
     return { error: `cannot read the file (${errnoCode(e)})`, missing: false };
   } finally {

@@ -23,6 +23,8 @@ export interface KeySource {
   lookup(kid: string | undefined, alg: string): KeyLookupResult | Promise<KeyLookupResult>;
   /** True once a usable key set is loaded (always true for file keys). */
   readonly ready: boolean;
+  /** Usable keys held now, where one file or set holds them all (not for `${KID}` templates). */
+  readonly size?: number;
   /** Stop watchers and timers. */
   close(): void;
 }

@@ -4,16 +4,26 @@ import { REASON_CODES } from '../reasons.js';
 /** Every metric family of SPEC §7, on a registry of our own. */
 export interface Metrics {
   readonly registry: Registry;
-  readonly checks: Counter<'decision'>;
+  readonly checks: Counter<'decision' | 'transport'>;
   readonly rejections: Counter<'reason' | 'provider'>;
-  readonly checkDuration: Histogram<'decision'>;
+  readonly checkDuration: Histogram<'decision' | 'transport'>;
   readonly keyFetches: Counter<'provider' | 'result' | 'trigger'>;
   readonly keyFetchDuration: Histogram<'provider'>;
   readonly keysLoaded: Gauge<'provider'>;
   readonly keyFetchLastSuccess: Gauge<'provider'>;
   readonly cacheLookups: Counter<'result'>;
   readonly configReloads: Counter<'result'>;
+  /**
+   * Registers `flush`, run before `checks` and `cacheLookups` are read (a scrape, or a worker's
+   * answer to the primary): the hot path counts in plain numbers and hands them over then,
+   * since prom-client validates and hashes labels on every `inc`.
+   */
+  onCollect(flush: () => void): void;
 }
+
+/** How a check arrived: Envoy's gRPC Check, or the HTTP mode (SPEC §12). */
+export const TRANSPORTS = ['grpc', 'http'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 export const METRIC_NAMES = [
   'jwt_ext_authz_checks_total',
@@ -30,10 +40,20 @@ export const METRIC_NAMES = [
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];
+  const flushers: (() => void)[] = [];
+  const collect = (): void => {
+    for (const flush of flushers) flush();
+  };
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const m: Metrics = {
     registry,
-    checks: new Counter({ name: 'jwt_ext_authz_checks_total', help: 'Checks answered, by decision.', labelNames: ['decision'], registers }),
+    checks: new Counter({
+      name: 'jwt_ext_authz_checks_total',
+      help: 'Checks answered, by decision and transport (grpc, http).',
+      labelNames: ['decision', 'transport'],
+      registers,
+      collect,
+    }),
     rejections: new Counter({
       name: 'jwt_ext_authz_rejections_total',
       help: 'Denied checks, by reason code and provider ("" when no provider was chosen).',
@@ -42,8 +62,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     checkDuration: new Histogram({
       name: 'jwt_ext_authz_check_duration_seconds',
-      help: 'Time from request decoded to answer built, by decision.',
-      labelNames: ['decision'],
+      help: 'Time from request decoded to answer built, by decision and transport (grpc, http).',
+      labelNames: ['decision', 'transport'],
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
@@ -69,11 +89,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers,
       aggregator: 'max',
     }),
-    cacheLookups: new Counter({ name: 'jwt_ext_authz_token_cache_lookups_total', help: 'Verified-token cache lookups, by result.', labelNames: ['result'], registers }),
+    cacheLookups: new Counter({ name: 'jwt_ext_authz_token_cache_lookups_total', help: 'Verified-token cache lookups, by result.', labelNames: ['result'], registers, collect }),
     configReloads: new Counter({ name: 'jwt_ext_authz_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
+    onCollect: (flush) => void flushers.push(flush),
   };
   // Every series a dashboard needs exists from startup, at 0 (SPEC §7).
-  for (const decision of ['allow', 'deny']) m.checks.inc({ decision }, 0);
+  for (const decision of ['allow', 'deny']) for (const transport of TRANSPORTS) m.checks.inc({ decision, transport }, 0);
   for (const reason of REASON_CODES) m.rejections.inc({ reason, provider: '' }, 0);
   for (const result of ['hit', 'miss']) m.cacheLookups.inc({ result }, 0);
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);

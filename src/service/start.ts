@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.js';
 import { AuthorizationService } from '../grpc/authorization-service.js';
 import { isExposed, serverCredentials } from '../grpc/credentials.js';
 import { startGrpcListener, type GrpcListener } from '../grpc/server.js';
+import { startHttpListener, type HttpListener } from '../http/server.js';
 import type { KeySource } from '../keys/types.js';
 import type { Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
@@ -18,6 +19,8 @@ import type { ReadinessReport } from '../admin/http.js';
 
 export interface RunningService {
   readonly grpcAddress: string;
+  /** The HTTP authorization listener (SPEC §12), when `http-listen` is not "off". */
+  readonly httpAddress: string | undefined;
   readonly adminAddress: string | undefined;
   readonly authorizer: Authorizer;
   readonly metrics: Metrics;
@@ -56,9 +59,13 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   if (config.tls === undefined && isExposed(config.listen)) {
     logger.warn({ listen: config.listen }, 'plaintext gRPC listener on a non-loopback address; set tls or listen on 127.0.0.1');
   }
+  if (config.httpListen !== 'off' && isExposed(config.httpListen)) {
+    logger.warn({ httpListen: config.httpListen }, 'plaintext HTTP listener on a non-loopback address: the pass-through header carries tokens; keep it on the pod network or a Unix socket');
+  }
   const authorizer = createAuthorizer(policy, { metrics, logger, ...(options.now ? { now: options.now } : {}) });
   let draining = false;
   let grpc: GrpcListener | undefined;
+  let http: HttpListener | undefined;
   let admin: AdminListener | undefined;
   const ready = () => !draining && policyReady(authorizer.policy);
   const refreshHealth = () => grpc?.setServing(ready());
@@ -67,6 +74,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const creds = serverCredentials(config.tls);
     grpc = await startGrpcListener(config.listen, [new AuthorizationService(authorizer)], creds.credentials);
     await creds.loaded();
+    if (config.httpListen !== 'off') http = await startHttpListener(config.httpListen, authorizer, logger);
     if (config.adminListen !== 'off' && options.admin !== false) {
       admin = await startAdminListener(config.adminListen, {
         metrics: metrics.registry,
@@ -75,7 +83,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       });
     }
   } catch (e: unknown) {
-    await grpc?.shutdown(0);
+    await Promise.all([grpc?.shutdown(0), http?.close(0)]);
     closePolicy(policy);
     throw e;
   }
@@ -85,7 +93,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     logger.info({ ready: ready(), ms: Date.now() - started }, ready() ? 'ready' : 'not ready: some providers have no key set yet');
   });
   refreshHealth();
-  logger.info({ grpc: grpc.address, admin: admin?.address ?? 'off', providers: policy.providers.map((p) => p.name) }, 'listening');
+  logger.info({ grpc: grpc.address, http: http?.address ?? 'off', admin: admin?.address ?? 'off', providers: policy.providers.map((p) => p.name) }, 'listening');
 
   const retiring = new Set<NodeJS.Timeout>();
   let reloading: Promise<boolean> = Promise.resolve(true);
@@ -137,6 +145,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
   return {
     grpcAddress: grpc.address,
+    httpAddress: http?.address,
     adminAddress: admin?.address,
     authorizer,
     metrics,
@@ -147,7 +156,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       draining = true;
       watcher?.close();
       grpc?.setServing(false);
-      await grpc?.shutdown(graceMs);
+      await Promise.all([grpc?.shutdown(graceMs), http?.close(graceMs)]);
       // After the last check: report what the deny log suppressed, before the exit lines.
       authorizer.close();
       await admin?.close();

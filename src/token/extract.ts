@@ -21,7 +21,8 @@ function fromHeaderValue(value: string, scheme: string | undefined): string | un
   if (scheme === undefined) return javaTrim(value) || undefined;
   const space = value.indexOf(' ');
   if (space !== scheme.length) return undefined;
-  if (value.slice(0, space).toLowerCase() !== scheme.toLowerCase()) return undefined;
+  // The usual spelling first: no lower-cased copies on the hot path.
+  if (!value.startsWith(scheme) && value.slice(0, space).toLowerCase() !== scheme.toLowerCase()) return undefined;
   return javaTrim(value.slice(space + 1)) || undefined;
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { createAuthorizer } from '../../src/authz/authorizer.js';
 import { closePolicy, startPolicy } from '../../src/authz/key-lifecycle.js';
 import { buildPolicy } from '../../src/authz/policy.js';
@@ -17,8 +17,8 @@ import { adminGet, sample } from '../helpers/scrape.js';
 
 const T0 = 1_800_000_000_000;
 
-/** An in-process authorizer on a config file, with a clock the test moves. */
-function harness(yaml: string, files: (dir: string) => void = () => undefined) {
+/** An in-process authorizer on a config file, with a clock the test moves; closed after the test, pass or fail. */
+function harness(t: TestContext, yaml: string, files: (dir: string) => void = () => undefined) {
   const dir = tempDir();
   files(dir);
   const file = join(dir, 'config.yaml');
@@ -27,9 +27,10 @@ function harness(yaml: string, files: (dir: string) => void = () => undefined) {
   const clock = { now: T0 };
   const policy = buildPolicy(loadConfigFile(file));
   const authorizer = createAuthorizer(policy, { metrics, now: () => clock.now });
+  t.after(() => closePolicy(authorizer.policy));
   const check = async (token: string) => (await authorizer.check(bearer(token))) as CheckResponse;
   const lookups = async (result: string) => sample(await metrics.registry.metrics(), `jwt_ext_authz_token_cache_lookups_total{result="${result}"}`);
-  return { dir, file, clock, authorizer, check, lookups, close: () => closePolicy(authorizer.policy) };
+  return { dir, file, clock, authorizer, check, lookups };
 }
 
 const reasonOf = (res: CheckResponse) => (res.denied_response === undefined ? 'allow' : (JSON.parse(res.denied_response.body) as { reason: string }).reason);
@@ -38,36 +39,33 @@ describe('verified-token cache', () => {
   const keys = testKeys();
   const fileConfig = 'clock-skew: 0s\nproviders:\n  - name: corp\n    key-file: k.pem\n';
 
-  it('answers a repeated token from the cache and counts hits and misses', async () => {
-    const h = harness(fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
+  it('answers a repeated token from the cache and counts hits and misses', async (t) => {
+    const h = harness(t, fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
     const token = await sign({ sub: 'alice', exp: T0 / 1000 + 60 }, keys.rsa.privateKey);
     assert.equal(reasonOf(await h.check(token)), 'allow');
     assert.equal(reasonOf(await h.check(token)), 'allow');
     assert.equal(await h.lookups('miss'), 1);
     assert.equal(await h.lookups('hit'), 1);
-    h.close();
   });
 
-  it('never caches a failure', async () => {
-    const h = harness(fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
+  it('never caches a failure', async (t) => {
+    const h = harness(t, fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
     const token = await sign({ sub: 'alice', exp: T0 / 1000 - 10 }, keys.rsa.privateKey);
     assert.equal(reasonOf(await h.check(token)), 'expired');
     assert.equal(reasonOf(await h.check(token)), 'expired');
     assert.equal(await h.lookups('hit'), 0);
-    h.close();
   });
 
-  it('stops answering from the cache once the token expires', async () => {
-    const h = harness(fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
+  it('stops answering from the cache once the token expires', async (t) => {
+    const h = harness(t, fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
     const token = await sign({ sub: 'alice', exp: T0 / 1000 + 60 }, keys.rsa.privateKey);
     assert.equal(reasonOf(await h.check(token)), 'allow');
     h.clock.now = T0 + 61_000;
     assert.equal(reasonOf(await h.check(token)), 'expired');
-    h.close();
   });
 
-  it('drops a cached token as soon as its key file is replaced by another key', async () => {
-    const h = harness(fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
+  it('drops a cached token as soon as its key file is replaced by another key', async (t) => {
+    const h = harness(t, fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
     const token = await sign({ sub: 'alice', exp: T0 / 1000 + 60 }, keys.rsa.privateKey);
     assert.equal(reasonOf(await h.check(token)), 'allow');
     writeKey(h.dir, 'k.pem', generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
@@ -78,17 +76,17 @@ describe('verified-token cache', () => {
       reason = reasonOf(await h.check(token));
     }
     assert.equal(reason, 'invalid_signature');
-    h.close();
   });
 
-  it('drops a cached token when the JWKS no longer holds its key', async () => {
+  it('drops a cached token when the JWKS no longer holds its key', async (t) => {
     const idp = await startHttpsServer();
+    t.after(() => idp.close());
     const a = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const b = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = (kid: string, key: KeyObject) => ({ ...key.export({ format: 'jwk' }), kid });
     let set = [jwk('a', a.publicKey)];
     idp.setHandler(() => ({ body: { keys: set } }));
-    const h = harness(`providers:\n  - name: corp\n    key-file: ${idp.url}/jwks\n    jwks:\n      ca-file: ${idp.caFile}\n`);
+    const h = harness(t, `providers:\n  - name: corp\n    key-file: ${idp.url}/jwks\n    jwks:\n      ca-file: ${idp.caFile}\n`);
     await startPolicy(h.authorizer.policy);
     const token = await sign({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 }, a.privateKey, { kid: 'a' });
     h.clock.now = Date.now();
@@ -96,21 +94,19 @@ describe('verified-token cache', () => {
     set = [jwk('b', b.publicKey)];
     await h.authorizer.policy.providers[0]?.jwks?.refresh('scheduled');
     assert.equal(reasonOf(await h.check(token)), 'unknown_key');
-    h.close();
-    await idp.close();
   });
 
-  it('starts empty after a config reload', async () => {
+  it('starts empty after a config reload', async (t) => {
     const dir = tempDir();
     writeKey(dir, 'k.pem', keys.rsa.publicKey);
-    const t = await startTestService('providers:\n  - name: corp\n    key-file: k.pem\n', { dir });
+    const svc = await startTestService('providers:\n  - name: corp\n    key-file: k.pem\n', { dir });
+    t.after(() => svc.close());
     const token = await sign({ sub: 'alice', aud: 'x', exp: Math.floor(Date.now() / 1000) + 600 }, keys.rsa.privateKey);
-    assert.equal(reasonOf((await t.client.check(bearer(token))) as unknown as CheckResponse), 'allow');
-    writeFileSync(t.file, `${readFileSync(t.file, 'utf8')}    required-audience: y\n`);
-    assert.equal(await t.service.reload(), true);
-    assert.equal(reasonOf((await t.client.check(bearer(token))) as unknown as CheckResponse), 'audience_mismatch');
-    const m = (await adminGet(t.service.adminAddress ?? '', '/metrics')).body;
+    assert.equal(reasonOf((await svc.client.check(bearer(token))) as unknown as CheckResponse), 'allow');
+    writeFileSync(svc.file, `${readFileSync(svc.file, 'utf8')}    required-audience: y\n`);
+    assert.equal(await svc.service.reload(), true);
+    assert.equal(reasonOf((await svc.client.check(bearer(token))) as unknown as CheckResponse), 'audience_mismatch');
+    const m = (await adminGet(svc.service.adminAddress ?? '', '/metrics')).body;
     assert.equal(sample(m, 'jwt_ext_authz_token_cache_lookups_total{result="hit"}'), 0);
-    await t.close();
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -11,7 +12,8 @@ import { buildPolicy } from '../../src/authz/policy.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { bearer } from '../helpers/requests.js';
+import { rawToken } from '../helpers/keys.js';
+import { bearer, checkRequest } from '../helpers/requests.js';
 import { sample } from '../helpers/scrape.js';
 import { tempDir } from '../helpers/service.js';
 
@@ -22,6 +24,15 @@ function capture(level: string) {
     for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
   });
   return { logger: createLogger(level, sink), lines };
+}
+
+/** An authorizer's policy on a 32-byte HMAC key file (the config file lives in a temp dir). */
+function hmacPolicy() {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'k.key'), Buffer.alloc(32, 7).toString('base64'));
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, 'providers:\n  - name: corp\n    key-file: k.key\n');
+  return buildPolicy(loadConfigFile(file));
 }
 
 // pino's destination here is a stream: lines arrive on a later tick.
@@ -59,14 +70,11 @@ describe('deny log', () => {
     assert.equal(quiet.admit('expired'), false);
   });
 
-  it(`logs at most ${DENY_LINES_PER_SECOND} deny lines per second from the authorizer, metrics count every deny, and closing reports the rest`, async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'k.key'), Buffer.alloc(32, 7).toString('base64'));
-    const file = join(dir, 'config.yaml');
-    writeFileSync(file, 'providers:\n  - name: corp\n    key-file: k.key\n');
+  it(`logs at most ${DENY_LINES_PER_SECOND} deny lines per second from the authorizer, metrics count every deny, and closing reports the rest`, async (t) => {
     const { logger, lines } = capture('info');
     const metrics = createMetrics({ defaultMetrics: false });
-    const authorizer = createAuthorizer(buildPolicy(loadConfigFile(file)), { metrics, logger });
+    const authorizer = createAuthorizer(hmacPolicy(), { metrics, logger });
+    t.after(() => closePolicy(authorizer.policy));
     const floods = DENY_LINES_PER_SECOND + 50;
     const started = Date.now();
     for (let i = 0; i < floods; i++) await authorizer.check(bearer('not-a-jwt'));
@@ -75,13 +83,36 @@ describe('deny log', () => {
     // All in one window unless this machine took over a second for the loop.
     if (Date.now() - started < 900) assert.equal(denyLines, DENY_LINES_PER_SECOND);
     assert.ok(denyLines < floods, 'some lines were suppressed');
-    const counted = sample(await metrics.registry.metrics(), 'jwt_ext_authz_checks_total{decision="deny"}');
+    const counted = sample(await metrics.registry.metrics(), 'jwt_ext_authz_checks_total{decision="deny",transport="grpc"}');
     assert.equal(counted, floods);
     // Stopping reports what the last window held back, instead of losing it.
     authorizer.close();
     await settle();
     const suppressed = lines.filter((l) => l['msg'] === 'deny lines suppressed').reduce((n, l) => n + Number(l['suppressed']), 0);
     assert.equal(denyLines + suppressed, floods);
-    closePolicy(authorizer.policy);
+  });
+
+  it('names the request by the first 128 characters of x-request-id and the token by a 16-hex-digit SHA-256 fingerprint, never the token itself', async (t) => {
+    const { logger, lines } = capture('info');
+    const authorizer = createAuthorizer(hmacPolicy(), { logger });
+    t.after(() => closePolicy(authorizer.policy));
+    const token = rawToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'alice', exp: 4_000_000_000 });
+    const longId = `${'a'.repeat(128)}${'b'.repeat(72)}`;
+    await authorizer.check(checkRequest({ authorization: `Bearer ${token}`, 'x-request-id': longId }));
+    await authorizer.check(checkRequest({ 'x-request-id': 'req-2' }));
+    await settle();
+    const denies = lines.filter((l) => l['msg'] === 'check denied');
+    assert.equal(denies.length, 2);
+    const [withToken, withoutToken] = denies;
+    assert.equal(withToken?.['reason'], 'invalid_signature');
+    assert.equal(withToken?.['requestId'], 'a'.repeat(128));
+    // Computed here, not with the service's own helper: a changed fingerprint must show.
+    assert.equal(withToken?.['tokenFingerprint'], createHash('sha256').update(token).digest('hex').slice(0, 16));
+    assert.match(String(withToken?.['tokenFingerprint']), /^[0-9a-f]{16}$/);
+    assert.equal(withoutToken?.['reason'], 'missing_token');
+    assert.equal(withoutToken?.['requestId'], 'req-2');
+    assert.equal(withoutToken?.['tokenFingerprint'], undefined, 'no token, no fingerprint');
+    const text = JSON.stringify(lines);
+    assert.ok(!text.includes(token) && !text.includes(token.split('.')[1] ?? token), 'the token never reaches the log');
   });
 });

@@ -60,7 +60,7 @@ describe('client token page', () => {
     assert.match(body, /--access-token/);
     assert.match(body, /accessToken=/);
     const metrics = (await adminGet(t.service.adminAddress ?? '', '/metrics')).body;
-    assert.equal(sample(metrics, 'jwt_ext_authz_checks_total{decision="allow"}'), 1);
+    assert.equal(sample(metrics, 'jwt_ext_authz_checks_total{decision="allow",transport="grpc"}'), 1);
   });
 
   it('denies the page path with the usual 401 without a valid token', async () => {

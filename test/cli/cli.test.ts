@@ -7,18 +7,21 @@ import { runCli, startCli } from '../helpers/process.js';
 import { tempDir } from '../helpers/service.js';
 
 describe('demo mode (serve without a config)', () => {
-  let demo: Awaited<ReturnType<typeof startCli>>;
+  let demo: Awaited<ReturnType<typeof startCli>> | undefined;
   let token = '';
   let target = '';
 
   before(async () => {
     // Demo mode listens on the documented 127.0.0.1:9191 and :9901.
-    demo = await startCli(['serve'], /check --target (\S+) --token (\S+)/);
-    const m = /check --target (\S+) --token (\S+)/.exec(demo.output());
+    const started = await startCli(['serve'], /check --target (\S+) --token (\S+)/);
+    demo = started;
+    const m = /check --target (\S+) --token (\S+)/.exec(started.output());
     target = m?.[1] ?? '';
     token = m?.[2] ?? '';
   });
   after(async () => {
+    // Absent when before() failed (startCli kills what did not get ready).
+    if (demo === undefined) return;
     demo.child.kill('SIGTERM');
     await demo.exited;
   });
@@ -40,8 +43,11 @@ describe('demo mode (serve without a config)', () => {
     assert.deepEqual([out.decision, out.httpStatus, out.reason], ['deny', 401, 'invalid_signature']);
   });
 
-  it('exits 0 on SIGTERM', async () => {
+  it('exits 0 on SIGTERM', async (t) => {
     const other = await startCli(['serve', '--config', writeDemoLikeConfig()], /"msg":"listening"/);
+    t.after(() => {
+      if (other.child.exitCode === null && other.child.signalCode === null) other.child.kill('SIGKILL');
+    });
     other.child.kill('SIGTERM');
     assert.equal(await other.exited, 0);
   });

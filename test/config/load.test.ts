@@ -36,11 +36,16 @@ test('fills every default for a minimal YAML file with one provider', () => {
     providers: [{
       name: 'corp',
       keyFile: '/keys/corp.pem',
+      discovery: false,
       requiredAudience: [],
       principalField: 'sub',
       userMapping: {},
+      requireExpiration: false,
       jwks: { refreshIntervalMs: 900_000, minRefreshIntervalMs: 30_000, timeoutMs: 5_000, maxStaleMs: 86_400_000 },
     }],
+    httpListen: 'off',
+    http: { originalRequest: 'path' },
+    routes: [],
   };
   assert.deepEqual(config, expected);
 });
@@ -52,11 +57,13 @@ test('reads the full SPEC example with every documented value', () => {
   assert.deepEqual(config.providers, [{
     name: 'corp',
     keyFile: 'https://idp.example.com/.well-known/jwks.json',
+    discovery: false,
     requiredIssuer: 'https://idp.example.com/',
     requiredAudience: ['trino'],
     principalField: 'sub',
     userMapping: { pattern: '(.*)@example\\.com' },
     algorithms: ['RS256', 'ES256'],
+    requireExpiration: false,
     jwks: { refreshIntervalMs: 900_000, minRefreshIntervalMs: 30_000, timeoutMs: 5_000, maxStaleMs: 86_400_000, caFile: '/etc/idp-ca.pem' },
   }]);
   // Everything else in the example is the default.
@@ -135,9 +142,20 @@ providers:
     principal-field: email
     user-mapping: { pattern: (.*) }
     algorithms: [ES256]
+    clock-skew: 5s
+    require-expiration: true
+    max-lifetime: 1h
     jwks: { refresh-interval: 1h, min-refresh-interval: 1s, timeout: 2s, max-stale: 2h, ca-file: /ca.pem }
   - { name: b, key-file: /b.pem, user-mapping: { file: /rules.json } }
 token-page: { path: /token }
+http-listen: 127.0.0.1:3
+http: { path-prefix: /authz, original-request: path }
+routes:
+  - name: r
+    match: { hosts: [a.example.com], path-prefix: /p, methods: [GET] }
+    providers: [a]
+    allow-missing: true
+  - match: { path: /x }
 `;
   const config = parseConfig(text, '/c.yaml');
   const yaml = configToYaml(config);
@@ -164,10 +182,10 @@ token-page: { path: /token }
 test('configToYaml leaves out what is unset: empty audience, no user mapping, optional sections', () => {
   const doc: unknown = parseYaml(configToYaml(parseConfig(MINIMAL, '/c.yaml')));
   assert.ok(typeof doc === 'object' && doc !== null);
-  assert.deepEqual(Object.keys(doc), ['listen', 'admin-listen', 'workers', 'clock-skew', 'realm', 'token', 'response', 'cache', 'providers']);
+  assert.deepEqual(Object.keys(doc), ['listen', 'admin-listen', 'http-listen', 'workers', 'clock-skew', 'realm', 'token', 'response', 'cache', 'providers', 'http']);
   const providers: unknown = 'providers' in doc ? doc.providers : undefined;
   assert.ok(Array.isArray(providers));
-  assert.deepEqual(Object.keys(providers[0]), ['name', 'key-file', 'principal-field', 'jwks']);
+  assert.deepEqual(Object.keys(providers[0]), ['name', 'key-file', 'discovery', 'principal-field', 'require-expiration', 'jwks']);
 });
 
 test('accepts JSON, which is YAML', () => {

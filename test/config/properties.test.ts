@@ -23,11 +23,13 @@ test('reads Trino JWT lines as the provider "default", with escapes, continuatio
   assert.deepEqual(config.providers, [{
     name: 'default',
     keyFile: 'https://idp.example.com/jwks.json',
+    discovery: false,
     requiredIssuer: 'https://idp.example.com/',
     requiredAudience: ['trino', 'presto', 'cli'],
     principalField: 'preferred_username',
     userMapping: { pattern: '(.*)@example\\.com' },
     algorithms: ['RS256', 'ES256'],
+    requireExpiration: false,
     jwks: { refreshIntervalMs: 300_000, minRefreshIntervalMs: 30_000, timeoutMs: 5_000, maxStaleMs: 86_400_000 },
   }]);
 });

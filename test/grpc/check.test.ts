@@ -67,6 +67,11 @@ providers:
     required-issuer: https://strict.test/
     algorithms: [RS384]
     principal-field: preferred_username
+  - name: ctl
+    key-file: rsa.pem
+    required-issuer: https://ctl.test/
+    user-mapping:
+      pattern: ([\\s\\S]+)@example\\.com
 `,
       { dir },
     );
@@ -254,6 +259,25 @@ providers:
 
   it('denies with 403 user_mapping_failed when the pattern does not match the principal', async () => {
     assertDeny(await check(bearer(await signRsa(good({ sub: 'bob@elsewhere.org' })))), 'user_mapping_failed', 403, 7);
+  });
+
+  describe('a mapped user that no header can carry', () => {
+    // The pattern matches line breaks too, so the user reaches the header-value check.
+    const ctl = async (sub: string) => check(bearer(await signRsa({ iss: 'https://ctl.test/', sub, exp: nowSeconds() + 600 })));
+    it('maps a plain principal through the same rule', async () => {
+      assert.equal(assertAllow(await ctl('alice@example.com'))['x-jwt-principal'], 'alice');
+    });
+    for (const [name, sub] of [
+      ['a CR', 'ali\rce@example.com'],
+      ['an LF', 'ali\nce@example.com'],
+      ['a NUL', 'ali\u0000ce@example.com'],
+      ['a CRLF that would inject a header', 'alice\r\nx-admin: true@example.com'],
+    ] as const) {
+      it(`denies with 403 user_mapping_failed a user holding ${name}`, async () => {
+        const body = assertDeny(await ctl(sub), 'user_mapping_failed', 403, 7);
+        assert.match(body['message'] ?? '', /control characters/);
+      });
+    }
   });
 
   describe('Trino docs user-mapping example (rule file)', () => {

@@ -106,7 +106,9 @@ describe('request decoder', () => {
     assert.equal(header('Authorization'), undefined, 'names match exactly, as map keys do');
     assert.equal(header('x-request-i'), undefined);
     assert.deepEqual({ ...decoded.attributes?.context_extensions }, { 'jwt.providers': 'a,b', 'jwt.allow-missing': 'true' });
-    assert.deepEqual(Object.keys(http).sort(), ['lookupHeader', 'path']);
+    assert.deepEqual(Object.keys(http), ['path'], 'nothing else is decoded up front');
+    assert.equal(http.method, envoyRequest.attributes.request.http.method, 'method: read when a route asks');
+    assert.equal(http.host, envoyRequest.attributes.request.http.host, 'host: read when a route asks');
   });
 
   it('reads header values as UTF-8 and lets the last of two entries with one name win, as a map does', () => {
@@ -360,7 +362,7 @@ providers:
       ...OVERRUNS,
     };
     const series = 'jwt_ext_authz_rejections_total{reason="internal_error",provider=""}';
-    const denies = 'jwt_ext_authz_checks_total{decision="deny"}';
+    const denies = 'jwt_ext_authz_checks_total{decision="deny",transport="grpc"}';
     const before = await metrics();
     const warnings = () => t.logs.join('').split('\n').filter((l) => l.includes('the request could not be decoded') && l.includes('"reason":"internal_error"')).length;
     const warned = warnings();

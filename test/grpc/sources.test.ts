@@ -103,3 +103,46 @@ providers:
     assert.equal(headerMap(res.denied_response?.headers)['www-authenticate'], 'Bearer realm="jwt-ext-authz"');
   });
 });
+
+describe('response shaping switched off: dynamic-metadata false, pass-through-header ""', () => {
+  let t: TestService;
+  const keys = testKeys();
+  const token = () => sign({ iss: 'https://a.test/', sub: 'alice', exp: nowSeconds() + 600 }, keys.rsa.privateKey);
+
+  before(async () => {
+    const dir = tempDir();
+    writeKey(dir, 'rsa.pem', keys.rsa.publicKey);
+    t = await startTestService(
+      `response:
+  pass-through-header: ""
+  dynamic-metadata: false
+providers:
+  - name: a
+    key-file: rsa.pem
+    required-issuer: https://a.test/
+`,
+      { dir },
+    );
+  });
+  after(() => t.close());
+
+  it('answers an allow without dynamic_metadata', async () => {
+    const res = await t.client.check(checkRequest({ authorization: `Bearer ${await token()}` }));
+    assert.equal(assertAllow(res)['x-jwt-principal'], 'alice');
+    assert.equal(res.dynamic_metadata ?? undefined, undefined, `dynamic_metadata: ${JSON.stringify(res.dynamic_metadata)}`);
+  });
+
+  it('sets no pass-through header and lists none in headers_to_remove', async () => {
+    const tk = await token();
+    const res = await t.client.check(checkRequest({ authorization: `Bearer ${tk}` }));
+    const set = assertAllow(res);
+    // The principal header is the only one set: no token copy under any name.
+    assert.deepEqual(Object.keys(set), ['x-jwt-principal']);
+    assert.ok(!Object.values(set).includes(tk), 'the token is not passed upstream');
+    assert.deepEqual(res.ok_response?.headers_to_remove, ['x_jwt_principal']);
+    // Nor on an allow-missing route, which removes every identity header.
+    const anonymous = await t.client.check(checkRequest({}, { context: { 'jwt.allow-missing': 'true' } }));
+    assertAllow(anonymous);
+    assert.deepEqual(anonymous.ok_response?.headers_to_remove, ['x-jwt-principal', 'x_jwt_principal']);
+  });
+});

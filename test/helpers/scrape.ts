@@ -48,6 +48,34 @@ export function grpcHealth(address: string, serviceName: string, creds: ChannelC
   });
 }
 
+/** A grpc.health.v1.Health/Watch stream: every status the server sent, in order. */
+export interface HealthWatch {
+  readonly statuses: readonly string[];
+  close(): void;
+}
+
+/**
+ * Opens grpc.health.v1.Health/Watch. Unlike Check, a stream opened before shutdown keeps
+ * reporting while the server drains (a draining server refuses new calls).
+ */
+export function watchGrpcHealth(address: string, serviceName: string, creds: ChannelCredentials = credentials.createInsecure()): HealthWatch {
+  const method = healthService['Watch'];
+  if (method === undefined) throw new Error('health proto lacks Watch');
+  const client = new Client(address, creds);
+  const statuses: string[] = [];
+  const call = client.makeServerStreamRequest('/grpc.health.v1.Health/Watch', method.requestSerialize, method.responseDeserialize, { service: serviceName });
+  call.on('data', (value: unknown) => statuses.push(String((value as { status?: unknown }).status)));
+  // Cancelled by close(), or cut off by a server that shut down: the statuses are what counts.
+  call.on('error', () => undefined);
+  return {
+    statuses,
+    close() {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
 /** Polls `probe` until it returns true or `timeoutMs` passes. */
 export async function eventually(probe: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -24,9 +24,10 @@ export interface TestService {
 
 /**
  * Writes `yaml` (with listen/admin-listen on free loopback ports unless given) to a temp dir
- * and starts the real service in this process.
+ * and starts the real service in this process. `watch: false` turns off reloading on file
+ * changes, for tests that reload only when they say so.
  */
-export async function startTestService(yaml: string, options: { dir?: string; fileName?: string } = {}): Promise<TestService> {
+export async function startTestService(yaml: string, options: { dir?: string; fileName?: string; watch?: boolean } = {}): Promise<TestService> {
   const dir = options.dir ?? tempDir();
   const file = join(dir, options.fileName ?? 'config.yaml');
   const isProps = file.endsWith('.properties');
@@ -43,7 +44,7 @@ export async function startTestService(yaml: string, options: { dir?: string; fi
   });
   const logger = createLogger('debug', sink);
   const load = () => loadConfigFile(file);
-  const service = await startService(load(), { logger, load });
+  const service = await startService(load(), { logger, load, ...(options.watch === undefined ? {} : { watch: options.watch }) });
   const client = createCheckClient(service.grpcAddress);
   return {
     service,

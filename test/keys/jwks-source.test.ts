@@ -134,9 +134,8 @@ test('answers a kid-less token with every key that fits its alg, without fetchin
 });
 
 test('accepts a new kid after one refetch when the IdP rotates its keys', async (t) => {
-  const f = await setup(t, { cfg: { minRefreshIntervalMs: 100 } });
-  await f.source.start();
-  await sleep(120);
+  const f = await withClock(t);
+  f.advance(30_000);
   f.serve({ keys: [...STANDARD.keys, jwk(ROTATED, 'c')] });
   const pending = f.source.lookup('c', 'ES256');
   assert.ok(pending instanceof Promise, 'an unknown kid past the cooldown waits for a refetch');
@@ -151,9 +150,8 @@ test('accepts a new kid after one refetch when the IdP rotates its keys', async 
 });
 
 test('a kid still missing after the refetch is unknown_key', async (t) => {
-  const f = await setup(t, { cfg: { minRefreshIntervalMs: 50 } });
-  await f.source.start();
-  await sleep(60);
+  const f = await withClock(t);
+  f.advance(30_000);
   const result = await f.source.lookup('nope', 'RS256');
   assert.ok(result instanceof Rejection);
   assert.equal(result.reason, 'unknown_key');
@@ -161,9 +159,8 @@ test('a kid still missing after the refetch is unknown_key', async (t) => {
 });
 
 test('causes at most one fetch for a burst of 500 unknown kids', async (t) => {
-  const f = await setup(t, { cfg: { minRefreshIntervalMs: 200 } });
-  await f.source.start();
-  await sleep(220);
+  const f = await withClock(t);
+  f.advance(30_000);
   f.reply({ body: STANDARD, delayMs: 50 });
   const burst = Array.from({ length: 500 }, () => f.source.lookup(randomUUID(), 'RS256'));
   const results = await Promise.all(burst);
@@ -176,15 +173,17 @@ test('causes at most one fetch for a burst of 500 unknown kids', async (t) => {
 });
 
 test('counts the cooldown from the last fetch of any trigger', async (t) => {
-  const f = await setup(t, { cfg: { minRefreshIntervalMs: 150 } });
-  await f.source.start();
+  const f = await withClock(t);
   // Right after startup: no refetch.
   assert.equal(reasonOf(f.source.lookup('x', 'RS256')), 'unknown_key');
-  await sleep(160);
+  f.advance(30_000);
   await f.source.refresh('scheduled');
+  // The scheduled fetch restarted the cooldown: 30 s from it, not from startup.
+  assert.equal(reasonOf(f.source.lookup('x', 'RS256')), 'unknown_key');
+  f.advance(29_999);
   assert.equal(reasonOf(f.source.lookup('x', 'RS256')), 'unknown_key');
   assert.equal(f.server.requests.length, 2);
-  await sleep(160);
+  f.advance(1);
   assert.ok(f.source.lookup('x', 'RS256') instanceof Promise);
 });
 
@@ -357,14 +356,17 @@ test('a token arriving while no usable set is loaded triggers a fetch once the c
 });
 
 test('counts the cooldown from the end of a slow fetch, not its start', async (t) => {
-  const f = await setup(t, { cfg: { minRefreshIntervalMs: 150 } });
-  await f.source.start();
-  f.reply({ body: STANDARD, delayMs: 400 });
-  await sleep(160);
-  await f.source.refresh('scheduled');
-  // 400 ms after the fetch started, but just after it ended: still cooling down.
+  const f = await withClock(t);
+  f.reply({ body: STANDARD, delayMs: 50 });
+  const slow = f.source.refresh('scheduled');
+  // The fetch takes a whole cooldown on the source's clock.
+  f.advance(30_000);
+  await slow;
+  // 30 s after the fetch started, but just after it ended: still cooling down.
   assert.equal(reasonOf(f.source.lookup('x', 'RS256')), 'unknown_key');
   assert.equal(f.server.requests.length, 2);
+  f.advance(30_000);
+  assert.ok(f.source.lookup('x', 'RS256') instanceof Promise);
 });
 
 for (const [shape, body] of [
@@ -384,8 +386,10 @@ for (const [shape, body] of [
 
 test('imports a 1 MiB set of thousands of EC keys without stalling the event loop, keeping the first 256', async (t) => {
   const f = await withClock(t);
-  const pool = Array.from({ length: 16 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
-  const keys = Array.from({ length: 4_500 }, (_, i) => jwk(pool[i % pool.length] as KeyObject, `ec-${i}`, { use: 'sig', alg: 'ES256' }));
+  // Each key exported once: thousands of exports of a few fresh keys can deadlock Node 20 (GC
+  // finalising a key's generation job while the same key is being exported).
+  const pool = Array.from({ length: 16 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
+  const keys = Array.from({ length: 4_500 }, (_, i) => ({ ...pool[i % pool.length], kid: `ec-${i}`, use: 'sig', alg: 'ES256' }));
   const body = JSON.stringify({ keys });
   assert.ok(body.length > 700_000 && body.length < 1024 * 1024, `${body.length} bytes`);
   f.reply({ body });

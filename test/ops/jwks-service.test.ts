@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { assertAllow, assertDeny } from '../helpers/assertions.js';
 import { startHttpsServer, type TestServer } from '../helpers/https-server.js';
@@ -29,8 +30,8 @@ describe('JWKS providers in the running service', () => {
     for (const c of closers.reverse()) await c();
   });
 
-  async function start(idp: TestServer, extra = ''): Promise<TestService> {
-    const t = await startTestService(config(idp, extra));
+  async function start(idp: TestServer, extra = '', options: { watch?: boolean } = {}): Promise<TestService> {
+    const t = await startTestService(config(idp, extra), options);
     closers.push(() => t.close());
     return t;
   }
@@ -104,6 +105,38 @@ describe('JWKS providers in the running service', () => {
     const started = Date.now();
     assertDeny(await t.client.check(bearer(unknown), 200), 'unknown_key');
     assert.ok(Date.now() - started < 190, 'answered inside an Envoy-like 200 ms timeout');
+  });
+
+  it('keeps the running key source across a reload that leaves key-file and jwks alone: no new startup fetch', async () => {
+    const idp = await startHttpsServer();
+    closers.push(() => idp.close());
+    const a = pair();
+    idp.setHandler(() => ({ body: { keys: [jwk('a', a.publicKey)] } }));
+    // Reloads only when the test asks, so each one is counted here.
+    const t = await start(idp, '', { watch: false });
+    await eventually(() => t.service.ready(), 3000, 'ready');
+    const startupFetches = () => metric(t, 'jwt_ext_authz_key_fetches_total{provider="corp",result="success",trigger="startup"}');
+    const source = t.service.authorizer.policy.providers[0]?.keys;
+    assert.ok(source !== undefined);
+    assert.equal(idp.requests.length, 1);
+
+    // Another audience and clock skew: the provider's key settings are untouched.
+    const text = readFileSync(t.file, 'utf8');
+    writeFileSync(t.file, `clock-skew: 5s\n${text.replace(`required-issuer: ${ISS}`, `required-issuer: ${ISS}\n    required-audience: trino`)}`);
+    assert.equal(await t.service.reload(), true);
+    assertDeny(await t.client.check(bearer(await token('a', a.privateKey))), 'audience_mismatch');
+    assert.equal(t.service.authorizer.policy.providers[0]?.keys, source, 'the same key source serves on');
+    assert.ok(t.service.ready(), 'ready at once, without waiting for a fetch');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(idp.requests.length, 1, 'no fetch for the reload');
+    assert.equal(await startupFetches(), 1);
+
+    // The counter-check: a changed jwks setting is a new source, with its own startup fetch.
+    writeFileSync(t.file, readFileSync(t.file, 'utf8').replace('timeout: 500ms', 'timeout: 600ms'));
+    assert.equal(await t.service.reload(), true);
+    assert.notEqual(t.service.authorizer.policy.providers[0]?.keys, source);
+    assert.equal(idp.requests.length, 2);
+    assert.equal(await startupFetches(), 2);
   });
 
   it('keeps the old keys when the IdP fails, and recovers by itself from an IdP down at startup', async () => {

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
 import { createCheckClient } from '../../src/grpc/client.js';
+import { TLS_REFRESH_MS } from '../../src/grpc/credentials.js';
 import { assertAllow } from '../helpers/assertions.js';
 import { nowSeconds, sign, testKeys, writeKey } from '../helpers/keys.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
@@ -56,6 +60,52 @@ describe('TLS and mTLS on the gRPC listener', () => {
   });
 });
 
+/** SHA-256 fingerprint of the certificate a fresh TLS handshake with `address` presents. */
+function servedFingerprint(address: string, ca: Buffer): Promise<string> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host, port, servername: 'localhost', ca, ALPNProtocols: ['h2'] }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+describe('TLS certificate rotation', () => {
+  it(`presents a certificate rotated in place to new handshakes within the ${TLS_REFRESH_MS / 1000} s refresh, without a restart`, async (t) => {
+    const { dir, pki } = setup();
+    const live = pki.issue('live', 'server');
+    const next = pki.issue('next', 'server');
+    const fingerprint = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+    const [oldCert, newCert] = [fingerprint(live.certFile), fingerprint(next.certFile)];
+    assert.notEqual(oldCert, newCert);
+    const svc = await startTestService(`tls:\n  cert-file: ${live.certFile}\n  key-file: ${live.keyFile}\n${provider}`, { dir });
+    t.after(() => svc.close());
+    const ca = readFileSync(pki.caFile);
+    assert.equal(await servedFingerprint(svc.service.grpcAddress, ca), oldCert);
+
+    // As cert-manager does: new files under the same names (each replaced whole by a rename).
+    copyFileSync(next.keyFile, `${live.keyFile}.new`);
+    copyFileSync(next.certFile, `${live.certFile}.new`);
+    renameSync(`${live.keyFile}.new`, live.keyFile);
+    renameSync(`${live.certFile}.new`, live.certFile);
+    const rotatedAt = Date.now();
+    let served = oldCert;
+    // A handshake every 200 ms until the new certificate shows, for at most one refresh and some slack.
+    while (served !== newCert && Date.now() - rotatedAt < TLS_REFRESH_MS + 3000) {
+      await sleep(200);
+      served = await servedFingerprint(svc.service.grpcAddress, ca);
+    }
+    assert.equal(served, newCert, `still the old certificate ${Date.now() - rotatedAt} ms after the rotation`);
+    t.diagnostic(`the new certificate served ${Date.now() - rotatedAt} ms after the rotation`);
+    // And gRPC over the new certificate works end to end.
+    const c = createCheckClient(svc.service.grpcAddress.replace('127.0.0.1', 'localhost'), credentials.createSsl(ca));
+    t.after(() => c.close());
+    assertAllow(await c.check(bearer(await goodToken())));
+  });
+});
+
 describe('Unix socket listener', () => {
   it('answers checks on a 0660 socket and removes it on exit', async () => {
     const { dir } = setup();
@@ -103,8 +153,8 @@ describe('health and metrics', () => {
       'keys_loaded', 'key_fetch_last_success_timestamp_seconds', 'token_cache_lookups_total', 'config_reloads_total']) {
       assert.match(m.body, new RegExp(`^# TYPE jwt_ext_authz_${family} `, 'm'));
     }
-    assert.equal(sample(m.body, 'jwt_ext_authz_checks_total{decision="allow"}'), 1);
-    assert.equal(sample(m.body, 'jwt_ext_authz_checks_total{decision="deny"}'), 1);
+    assert.equal(sample(m.body, 'jwt_ext_authz_checks_total{decision="allow",transport="grpc"}'), 1);
+    assert.equal(sample(m.body, 'jwt_ext_authz_checks_total{decision="deny",transport="grpc"}'), 1);
     assert.equal(sample(m.body, 'jwt_ext_authz_rejections_total{reason="malformed_token",provider=""}'), 1);
     assert.equal(sample(m.body, 'jwt_ext_authz_rejections_total{reason="expired",provider=""}'), 0);
     assert.match(m.body, /^process_resident_memory_bytes /m);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCheckClient } from '../../src/grpc/client.js';
@@ -11,7 +12,7 @@ import { adminGet, eventually, sample } from '../helpers/scrape.js';
 import { tempDir } from '../helpers/service.js';
 
 describe('workers: 2', () => {
-  let proc: Awaited<ReturnType<typeof startCli>>;
+  let proc: Awaited<ReturnType<typeof startCli>> | undefined;
   let grpc = '';
   let admin = '';
 
@@ -24,7 +25,13 @@ describe('workers: 2', () => {
     admin = /"admin":"([^"]+)"/.exec(proc.output())?.[1] ?? '';
     grpc = /"grpc":"([^"]+)"/.exec(proc.output())?.[1] ?? '';
   });
+  const running = (): NonNullable<typeof proc> => {
+    assert.ok(proc !== undefined, 'the service started');
+    return proc;
+  };
   after(async () => {
+    // Absent when before() failed; already gone after the SIGTERM test.
+    if (proc === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
     proc.child.kill('SIGTERM');
     await proc.exited;
   });
@@ -39,10 +46,10 @@ describe('workers: 2', () => {
     } finally {
       for (const c of clients) c.close();
     }
-    const workers = new Set([...proc.output().matchAll(/"worker":(\d+)[^\n]*"msg":"check allowed"/g)].map((m) => m[1]));
+    const workers = new Set([...running().output().matchAll(/"worker":(\d+)[^\n]*"msg":"check allowed"/g)].map((m) => m[1]));
     assert.equal(workers.size, 2, 'allows logged by both workers');
     const metrics = (await adminGet(admin, '/metrics')).body;
-    assert.equal(sample(metrics, 'jwt_ext_authz_checks_total{decision="allow"}'), 8);
+    assert.equal(sample(metrics, 'jwt_ext_authz_checks_total{decision="allow",transport="grpc"}'), 8);
     // A gauge both workers hold is aggregated with max, not summed.
     assert.equal(sample(metrics, 'jwt_ext_authz_keys_loaded{provider="corp"}'), 1);
     const ready = JSON.parse((await adminGet(admin, '/readyz')).body) as { workers: unknown[] };
@@ -50,7 +57,36 @@ describe('workers: 2', () => {
   });
 
   it('exits 0 on SIGTERM after stopping both workers', async () => {
-    proc.child.kill('SIGTERM');
-    assert.equal(await proc.exited, 0);
+    running().child.kill('SIGTERM');
+    assert.equal(await running().exited, 0);
+  });
+});
+
+describe('workers that keep dying', () => {
+  it('gives up after more than 5 unexpected worker exits in a minute: the primary exits non-zero', async (t) => {
+    // Every worker dies at start: the gRPC port is taken (the primary itself binds nothing there).
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    t.after(() => squatter.close());
+    const dir = tempDir();
+    writeKey(dir, 'k.pem', testKeys().rsa.publicKey);
+    const file = join(dir, 'config.yaml');
+    const port = (squatter.address() as AddressInfo).port;
+    writeFileSync(file, `listen: 127.0.0.1:${port}\nadmin-listen: "off"\nworkers: 2\nproviders:\n  - name: corp\n    key-file: k.pem\n`);
+    const crashing = await startCli(['serve', '--config', file], /"msg":"started workers"/);
+    let timer: NodeJS.Timeout | undefined;
+    t.after(() => {
+      clearTimeout(timer);
+      if (crashing.child.exitCode === null && crashing.child.signalCode === null) crashing.child.kill('SIGKILL');
+    });
+    const outcome = await Promise.race([
+      crashing.exited,
+      new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 20_000))),
+    ]);
+    const out = crashing.output();
+    assert.notEqual(outcome, 'still running', `the primary kept replacing workers:\n${out.slice(-2000)}`);
+    assert.ok(outcome !== 0 && outcome !== null, `exit code ${String(outcome)}`);
+    assert.equal([...out.matchAll(/"msg":"worker exited unexpectedly"/g)].length, 6, 'five exits are replaced, the sixth is one too many');
+    assert.match(out, /"msg":"workers keep exiting; giving up/);
   });
 });
