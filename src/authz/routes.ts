@@ -14,7 +14,7 @@
 import type { RouteConfig } from '../config/types.js';
 import { headerValue, requestPath, type HttpRequestAttributes } from '../envoy/check-request.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { canonicalHost, envoyPath, hasOneReading, lenientPath } from '../util/url-path.js';
+import { canonicalHost, envoyPath, hasOneReading, lenientPath, opaqueSeparatorPath } from '../util/url-path.js';
 
 /** What a route decides, after the table (and, in decide.ts, context_extensions) had their say. */
 export interface RouteSettings {
@@ -97,6 +97,15 @@ function hostMatches(r: Compiled, host: string): boolean {
 const intersect = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): ReadonlySet<string> | undefined =>
   a === undefined ? b : b === undefined ? a : new Set([...a].filter((n) => b.has(n)));
 
+/** Both routes apply: a token unless both allow none, and only providers both accept. */
+function merge(x: RouteSettings, y: RouteSettings): RouteSettings {
+  return Object.freeze({
+    label: `${x.label ?? DEFAULT_LABEL}+${y.label ?? DEFAULT_LABEL}`,
+    allowMissing: x.allowMissing && y.allowMissing,
+    providers: intersect(x.providers, y.providers),
+  });
+}
+
 export class RouteTable {
   private readonly routes: readonly Compiled[];
   private readonly needsHost: boolean;
@@ -151,7 +160,12 @@ export class RouteTable {
     if (!this.patternsDiffer && hasOneReading(raw)) return this.settingsOf(a);
     const lenient = lenientPath(raw);
     const b = this.scan(this.candidates(1, lenient), lenient, host, method, 1);
-    return a === b ? this.settingsOf(a) : this.both(a, b);
+    const ab = a === b ? this.settingsOf(a) : this.both(a, b);
+    // Rare (an encoded separator in the path): a third reading, applied on top of the two.
+    const opaque = opaqueSeparatorPath(raw);
+    if (opaque === undefined) return ab;
+    const c = this.scan(this.candidates(1, opaque), opaque, host, method, 1);
+    return c === a || c === b ? ab : merge(ab, this.settingsOf(c));
   }
 
   private candidates(reading: 0 | 1, path: string): readonly Compiled[] {
@@ -179,13 +193,7 @@ export class RouteTable {
     const key = (a < 0 ? n : a) * (n + 1) + (b < 0 ? n : b);
     let s = this.combined.get(key);
     if (s === undefined) {
-      const x = this.settingsOf(a);
-      const y = this.settingsOf(b);
-      s = Object.freeze({
-        label: `${x.label ?? DEFAULT_LABEL}+${y.label ?? DEFAULT_LABEL}`,
-        allowMissing: x.allowMissing && y.allowMissing,
-        providers: intersect(x.providers, y.providers),
-      });
+      s = merge(this.settingsOf(a), this.settingsOf(b));
       this.combined.set(key, s);
     }
     return s;

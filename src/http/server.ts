@@ -111,7 +111,7 @@ export async function startHttpListener(listen: string, authorizer: Authorizer, 
       }
     }
     const result = check(req);
-    if (result instanceof Promise) void result.then((a) => reply(res, a), () => reply(res, LAST_RESORT));
+    if (result instanceof Promise) void result.then((a) => reply(res, a), () => reply(res, LAST_RESORT)).catch(() => res.destroy());
     else reply(res, result);
   };
 
@@ -138,14 +138,18 @@ export async function startHttpListener(listen: string, authorizer: Authorizer, 
   h1.on('connect', (req: IncomingMessage, socket: Duplex) => {
     const answered = (a: HttpAnswer): void => void socket.end(rawResponse(a));
     const result = check(req);
-    if (result instanceof Promise) void result.then(answered, () => answered(LAST_RESORT));
+    if (result instanceof Promise) void result.then(answered, () => answered(LAST_RESORT)).catch(() => socket.destroy());
     else answered(result);
   });
 
   const sessions = new Set<ServerHttp2Session>();
-  const h2 = createH2Server({ settings: { maxHeaderListSize: MAX_HEADER_BYTES } }, onRequest);
+  // Header lines are bounded by maxHeaderListSize: node's default of 128 pairs would reset a
+  // stream with many cookie crumbs instead of answering it.
+  const h2 = createH2Server({ settings: { maxHeaderListSize: MAX_HEADER_BYTES }, maxHeaderListPairs: 4096 }, onRequest);
   h2.on('checkContinue', onRequest);
   h2.on('session', (session: ServerHttp2Session) => {
+    // Idle sessions are closed like idle HTTP/1.1 keep-alive connections.
+    session.setTimeout(KEEP_ALIVE_MS, () => session.close());
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   });

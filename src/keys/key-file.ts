@@ -124,10 +124,17 @@ function parsePem(text: string): ParsedKey | undefined {
   return undefined;
 }
 
+/**
+ * Characters no base64 secret holds but every JSON text does, also when it is saved as UTF-16
+ * (NULs between the characters) or behind a stray byte: such a file would decode, skipping them
+ * as Trino does, into a "secret" made of public key text. (Other stray bytes Trino ignores.)
+ */
+const NOT_A_SECRET = /[{}[\]":\0]/;
+
 function parseHmac(text: string): ParsedKey {
-  if (/^\s*[{[]/.test(text)) {
+  if (NOT_A_SECRET.test(text)) {
     // Not in Trino: a JWKS/JSON file would become an HMAC secret derived from public data.
-    return { error: 'the file looks like JSON; JSON is read as a JWK Set or a JWK (parseKeySetFile), never as an HMAC secret' };
+    return { error: 'the file looks like JSON (or is not ASCII text, e.g. UTF-16); JSON is read as a JWK Set or a JWK (parseKeySetFile), never as an HMAC secret' };
   }
   const secret = decodeTrinoBase64(text);
   if (secret === undefined) return { error: 'the file is neither a PEM public key nor valid base64 for an HMAC secret' };

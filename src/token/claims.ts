@@ -13,6 +13,7 @@ export interface ClaimRules {
 
 const NO_EXPIRATION = reject('invalid_claims', 'the JWT has no exp claim, and this provider requires one');
 const LIFETIME_UNKNOWN = reject('invalid_claims', 'the JWT lacks exp or iat, so its lifetime cannot be checked against max-lifetime');
+const ISSUED_IN_FUTURE = reject('invalid_claims', 'the JWT iat is in the future, so its lifetime cannot be bounded');
 const TOO_LONG = reject('invalid_claims', 'the JWT lifetime (exp - iat) is longer than max-lifetime');
 
 /**
@@ -36,6 +37,9 @@ export function checkClaims(payload: Readonly<Record<string, unknown>>, rules: C
     const iat = payload['iat'];
     if (typeof exp !== 'number' || typeof iat !== 'number') return LIFETIME_UNKNOWN;
     if ((exp - iat) * 1000 > rules.maxLifetimeMs) return TOO_LONG;
+    // An iat in the future would let a long-lived token pass the span check (jose's maxTokenAge
+    // refuses it too).
+    if (iat > now + skew) return ISSUED_IN_FUTURE;
   }
   if (rules.requiredIssuer !== undefined && payload['iss'] !== rules.requiredIssuer) {
     return reject('issuer_mismatch', 'the JWT issuer is not the required issuer');

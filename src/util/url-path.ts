@@ -168,6 +168,21 @@ export function lenientPath(raw: string): string {
   return lenientSegments(canonicalChars(raw, true));
 }
 
+const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
+
+/**
+ * A third reading for a path holding an encoded `/` or `\` (undefined for any other): as
+ * liberal as lenientPath, except that the encoded separator stays opaque — what an upstream
+ * that drops `;params` or folds case but keeps `%2F` inside a segment (Tomcat's passthrough,
+ * lenient Jetty) reads. Without it `/admin;x/a%2F..%2F..%2Fpublic` would read as `/admin;x/...`
+ * to Envoy and as `/public` leniently, while such an upstream serves `/admin/...`.
+ */
+export function opaqueSeparatorPath(raw: string): string | undefined {
+  const end = pathEnd(raw);
+  const path = end === raw.length ? raw : raw.slice(0, end);
+  return ENCODED_SEPARATOR.test(path) ? lenientSegments(canonicalChars(raw, false)) : undefined;
+}
+
 /**
  * True when both readings of `raw` are the same string (and cost no work): a plain,
  * lower-case path without a trailing `/`. Route matching then reads it once.

@@ -51,6 +51,12 @@ describe('lifetime limits per provider (SPEC §13)', () => {
     assert.match(body['message'] ?? '', /no exp claim/);
   });
 
+  it('denies with 401 invalid_claims when max-lifetime is set and iat lies in the future (a long-lived token with a late iat)', async () => {
+    const iat = nowSeconds() + 86_400 * 365;
+    const body = assertDeny(await check({ iss: 'https://strict.test/', sub: 'alice', iat, exp: iat + 3600 }), 'invalid_claims', 401, 16);
+    assert.match(body['message'] ?? '', /iat is in the future/);
+  });
+
   it('denies with 401 invalid_claims when max-lifetime is set and the token has no iat', async () => {
     const body = assertDeny(await check({ iss: 'https://strict.test/', sub: 'alice', exp: nowSeconds() + 60 }), 'invalid_claims', 401, 16);
     assert.match(body['message'] ?? '', /lacks exp or iat/);
@@ -73,8 +79,9 @@ test('max-lifetime compares exp - iat exactly, without clock skew, fractions inc
   assert.equal(reasonOf({ iat: NOW, exp: NOW + 3600 }, r), undefined);
   assert.equal(reasonOf({ iat: NOW, exp: NOW + 3600.5 }, r), 'invalid_claims');
   assert.equal(reasonOf({ iat: NOW + 0.5, exp: NOW + 3600.5 }, r), undefined);
-  // iat in the future is not checked here (as in Trino); only the span counts.
-  assert.equal(reasonOf({ iat: NOW + 100, exp: NOW + 200 }, r), undefined);
+  // An iat in the future is refused beyond the clock skew (a late iat would hide a long life).
+  assert.equal(reasonOf({ iat: NOW + 60, exp: NOW + 200 }, r), undefined);
+  assert.equal(reasonOf({ iat: NOW + 100, exp: NOW + 200 }, r), 'invalid_claims');
   assert.equal(reasonOf({ exp: NOW + 10 }, r), 'invalid_claims');
   assert.equal(reasonOf({ iat: NOW }, r), 'invalid_claims');
   // A null iat is a type error first, as before.

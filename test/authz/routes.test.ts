@@ -142,6 +142,10 @@ describe('routes (SPEC §11)', () => {
     '/public/..;/admin/x',
     '/public%2F..%2Fadmin/x',
     '/%61dmin/x',
+    // Envoy reads `admin;x`, the liberal reading `/public`; an upstream that drops `;x` but
+    // keeps %2F inside a segment (Tomcat passthrough) serves /admin/users/...
+    '/admin;x/users/bob%2F..%2F..%2F..%2Fpublic',
+    '/ADMIN/users/bob%2F..%2F..%2F..%2Fpublic',
   ];
 
   it('can not be bypassed by spelling the path differently, over gRPC', async () => {

@@ -152,6 +152,12 @@ describe('PEM public keys', () => {
   test('refuses a JSON (JWKS) file instead of using its text as an HMAC secret', () => {
     const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
     assert.match(parsedError(parseKeyFile(Buffer.from(JSON.stringify({ keys: [jwk] })))), /looks like JSON/);
+    // Saved as UTF-16 (PowerShell's Out-File) or behind a non-breaking space, the same JSON
+    // would otherwise decode, skipping the non-base64 characters, into a secret made of the key.
+    const text = JSON.stringify({ keys: [jwk] });
+    for (const bytes of [Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]), Buffer.from(`\u00a0${text}`, 'latin1')]) {
+      assert.match(parsedError(parseKeyFile(bytes)), /looks like JSON/);
+    }
   });
 });
 
