@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startJwksServer } from './lib/jwks-server.js';
 import { installCleanup, killAll, pinSelf } from './lib/proc.js';
 import { aggregate, machineInfo, resultsMarkdown, summaryText, type Check, type Row } from './lib/report.js';
-import { memoryAfterChurn, prepareInputs, runRounds, throughputCases, timeToReady, type Bench } from './lib/scenarios.js';
+import { memoryAfterChurn, prepareInputs, runRounds, steadyPhase, throughputCases, timeToReady, type Bench } from './lib/scenarios.js';
 import { profileSummaries } from './lib/servers.js';
 import { CLI, LOAD_CORE, RESULTS, ROOT, TMP, log, runsText, settings, type ScenarioId } from './lib/settings.js';
 
@@ -49,6 +49,12 @@ async function main(): Promise<void> {
     extraRows.push(...churn.rows);
     checks.push(...churn.checks);
   }
+  const sections: string[] = [];
+  if (want('steady')) {
+    const steady = await steadyPhase(bench);
+    sections.push(steady.section);
+    checks.push(...steady.checks);
+  }
   await jwks.close();
   clearTimeout(hardLimit);
 
@@ -56,8 +62,8 @@ async function main(): Promise<void> {
   const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1);
   const at = new Date();
   const profiles = profileSummaries();
-  const md = resultsMarkdown({ s, args: process.argv.slice(2), at, minutes, machine: machineInfo(), runs, rows, checks, profiles });
-  process.stdout.write(summaryText({ rows, checks, profiles }));
+  const md = resultsMarkdown({ s, args: process.argv.slice(2), at, minutes, machine: machineInfo(), runs, rows, checks, sections, profiles });
+  process.stdout.write(summaryText({ rows, checks, sections, profiles }));
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(s.out, `${md}\n`);
   log(`\nresults written to ${s.out.startsWith(ROOT) ? s.out.slice(ROOT.length) : s.out}`);

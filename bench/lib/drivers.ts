@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { DriverJob } from '../driver.js';
 import { runH2load } from './h2load.js';
 import { runLoad, type LoadResult } from './load.js';
-import { cpuWindow, spawnPinned } from './proc.js';
+import { cpuWindow, memory, spawnPinned } from './proc.js';
 import type { Server } from './servers.js';
 import { DRIVER, LOAD_CORE, TMP, log, type Settings } from './settings.js';
 
@@ -190,5 +190,109 @@ export async function measureNode(server: Server, tokensFile: string, s: Setting
     startedAt,
     endedAt,
     window: mono.length === 2 ? [mono[0] ?? 0, mono[1] ?? 0] : undefined,
+  };
+}
+
+/** One fixed-rate run (h2load --rps) and the server's memory during it. */
+export interface SteadyMeasurement {
+  /** Requests per second asked for, over all connections. */
+  readonly targetRps: number;
+  readonly rps: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly p999Us: number;
+  readonly maxUs: number;
+  readonly measured: number;
+  readonly failed: number;
+  readonly serverCpu: number | undefined;
+  readonly decisions: Readonly<Record<string, number>>;
+  /** VmHWM (MiB) from spawn to the start of the measured window (start-up, probe, warm-up). */
+  readonly hwmBeforeMiB: number | undefined;
+  /** VmHWM (MiB) over the measured window alone (reset through /proc/PID/clear_refs at its start), when the kernel allowed the reset. */
+  readonly hwmWindowMiB: number | undefined;
+  /** Largest VmRSS (MiB) sampled every 100 ms during the measured window. */
+  readonly rssMaxMiB: number | undefined;
+  /** VmRSS (MiB) at the end of the window. */
+  readonly rssEndMiB: number | undefined;
+}
+
+/** Resets VmHWM to the current RSS (Linux ≥ 4.0, own processes); false when refused. */
+function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * h2load at a fixed rate: `s.steadyClients` connections, one request in flight each, `--rps
+ * s.steadyRps` per connection, `s.steadyWarmupMs` warm-up then `s.steadyMs` measured; HTTP/2
+ * gRPC with `body`, or HTTP/1.1 GETs with `h1`.
+ */
+export async function measureSteady(server: Server, body: Buffer, s: Settings, h1?: { readonly port: number; readonly target: H1Target }): Promise<SteadyMeasurement> {
+  const decisions = h1 === undefined ? await probe(server, body) : await probeH1(h1.port, h1.target);
+  const bodyFile = join(TMP, `body-${server.name}.bin`);
+  writeFileSync(bodyFile, body);
+  const pid = server.proc.pid;
+  let window: ReturnType<typeof cpuWindow> | undefined;
+  let cpu: (number | undefined)[] = [];
+  let hwmBeforeMiB: number | undefined;
+  let reset = false;
+  let rssMaxMiB: number | undefined;
+  let end: ReturnType<typeof memory>;
+  let sampler: NodeJS.Timeout | undefined;
+  const sample = (): void => {
+    const m = memory(pid);
+    if (m !== undefined && Number.isFinite(m.rssMiB)) rssMaxMiB = Math.max(rssMaxMiB ?? 0, m.rssMiB);
+  };
+  const logFile = join(TMP, 'h2load-steady.log');
+  rmSync(logFile, { force: true });
+  const r = await runH2load({
+    core: LOAD_CORE,
+    port: h1?.port ?? server.port,
+    ...(h1 === undefined ? { bodyFile } : { h1: h1.target }),
+    connections: s.steadyClients,
+    streams: 1,
+    rps: s.steadyRps,
+    warmupMs: s.steadyWarmupMs,
+    durationMs: s.steadyMs,
+    logFile,
+    onPhase: (phase, loadPid) => {
+      if (phase === 'measure') {
+        hwmBeforeMiB = memory(pid)?.hwmMiB;
+        reset = resetPeakRss(pid);
+        (window = cpuWindow([pid, loadPid])).begin();
+        sample();
+        sampler = setInterval(sample, 100);
+      }
+      if (phase === 'end') {
+        if (sampler !== undefined) clearInterval(sampler);
+        sample();
+        end = memory(pid);
+        if (window !== undefined) cpu = window.end();
+      }
+    },
+  });
+  if (sampler !== undefined) clearInterval(sampler);
+  rmSync(logFile, { force: true });
+  if (r.non2xx > 0) throw new Error(`h2load against ${server.name}: ${r.non2xx} non-2xx answers\n${r.summary}`);
+  const last = end as ReturnType<typeof memory>;
+  return {
+    targetRps: s.steadyClients * s.steadyRps,
+    rps: r.rps,
+    p50Us: r.latencyUs.p50,
+    p99Us: r.latencyUs.p99,
+    p999Us: r.latencyUs.p999,
+    maxUs: r.latencyUs.max,
+    measured: r.measured,
+    failed: r.failed,
+    serverCpu: cpu[0],
+    decisions,
+    hwmBeforeMiB,
+    hwmWindowMiB: reset ? last?.hwmMiB : undefined,
+    rssMaxMiB,
+    rssEndMiB: last?.rssMiB,
   };
 }

@@ -20,6 +20,8 @@ export interface H2loadOptions {
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly logFile: string;
+  /** Fixed rate: h2load --rps, requests per second per client (connection). */
+  readonly rps?: number;
   readonly onPhase?: (phase: 'start' | 'measure' | 'end', pid: number) => void;
 }
 
@@ -43,6 +45,7 @@ export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
     '-D', `${Math.round(o.durationMs)}ms`,
     '--warm-up-time', `${Math.round(o.warmupMs)}ms`,
     '--log-file', o.logFile,
+    ...(o.rps === undefined ? [] : ['--rps', String(o.rps)]),
     ...request,
   ];
   const p = spawnPinned(o.core, 'h2load', args);

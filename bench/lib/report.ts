@@ -157,6 +157,8 @@ export interface Report {
   readonly runs: string;
   readonly rows: readonly Row[];
   readonly checks: readonly Check[];
+  /** Further sections (Markdown, each with its own heading), after "Other targets": the fixed-rate phase. */
+  readonly sections: readonly string[];
   /** --cpu-prof summaries, Markdown. */
   readonly profiles: readonly string[];
 }
@@ -199,12 +201,13 @@ export function resultsMarkdown(r: Report): string {
     '- Time to ready counts from the spawn of `taskset … node dist/src/cli/main.js serve` to the `time` of the',
     '  `"msg":"ready"` log line (node start-up, config, listeners, first JWKS fetch).',
     '',
+    ...r.sections.flatMap((x) => [x, '']),
     ...(r.profiles.length > 0 ? ['## CPU profiles of the service', '', ...r.profiles] : []),
   ].join('\n');
 }
 
 /** What the bench prints on stdout when it is done: both tables, the notes, the profiles. */
-export function summaryText(r: Pick<Report, 'rows' | 'checks' | 'profiles'>): string {
-  const tables = `\n${throughputTable(r.rows)}\n\n${notesOf(r.rows).join('\n')}\n\n${checksTable(r.checks)}\n`;
+export function summaryText(r: Pick<Report, 'rows' | 'checks' | 'sections' | 'profiles'>): string {
+  const tables = `\n${throughputTable(r.rows)}\n\n${notesOf(r.rows).join('\n')}\n\n${checksTable(r.checks)}\n${r.sections.map((x) => `\n${x}`).join('')}`;
   return r.profiles.length > 0 ? `${tables}\n${r.profiles.join('\n')}\n` : tables;
 }

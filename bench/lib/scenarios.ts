@@ -1,19 +1,19 @@
 /**
  * The scenarios of SPEC §10 (`--only` ids in brackets): time to ready [ready]; the throughput
  * cases, each on a fresh server and run in rounds [empty, floor, warm-1, warm-rr, cold, bad-sig,
- * unknown-kid, http, routes]; memory after many checks over many tokens [rss]. Each gives table
- * rows or checks for lib/report.ts.
+ * unknown-kid, http, routes]; memory after many checks over many tokens [rss]; latency and peak
+ * RSS at a fixed rate [steady]. Each gives table rows, checks or a section for lib/report.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { JsonWebKey } from 'node:crypto';
 import { join } from 'node:path';
-import { measureH2load, measureNode, type H1Target, type Measurement } from './drivers.js';
+import { measureH2load, measureNode, measureSteady, type H1Target, type Measurement, type SteadyMeasurement } from './drivers.js';
 import type { JwksServer } from './jwks-server.js';
 import { memory } from './proc.js';
 import { aggregate, decisionsText, fmtInt, fmtMs, fmtPct, median, type Case, type Check, type Row } from './report.js';
 import { frameFor } from './requests.js';
-import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startEmptyHttp, startService, stopServer, type Server, type ServiceExtras } from './servers.js';
+import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startEmptyHttp, startService, stopServer, viaLauncher, LAUNCHER_FLAGS, type Server, type ServiceExtras } from './servers.js';
 import { SERVER_CORE, TMP, log, type ScenarioId, type Settings } from './settings.js';
 import { badSignature, benchTokens, unknownKidTokens } from './tokens.js';
 
@@ -73,7 +73,7 @@ async function around(srv: Server, fn: (srv: Server) => Promise<Measurement>): P
 }
 
 const onService = (b: Bench, name: string, cache: number | undefined, fn: (srv: Server) => Promise<Measurement>, extras: ServiceExtras = {}) => async (): Promise<Measurement> =>
-  around(await startService(name, serviceYaml(b.jwks.url, b.s, cache, extras), b.s), fn);
+  around(await startService(name, serviceYaml(b.jwks.url, b.s, cache, extras), b.s, extras), fn);
 
 /** The HTTP mode's check of the bench request: what Envoy's http_service sends for a Trino CLI call (path mode, no prefix). */
 const h1Target = (token: string): H1Target => ({
@@ -313,7 +313,8 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
   const rows: Row[] = [];
   const checks: Check[] = [];
   const cacheText = s.rssCache === undefined ? 'default cache, 10 000' : `cache ${fmtInt(s.rssCache)}`;
-  log(`rss: ${s.rssChecks} checks over ${s.distinct} distinct tokens, ${cacheText}`);
+  const how = viaLauncher(s, { launcher: true }) ? 'started through bin/jwt-ext-authz' : 'node with --node-options/--cpu-prof, not the launcher';
+  log(`rss: ${s.rssChecks} checks over ${s.distinct} distinct tokens, ${cacheText}; service ${how}`);
   let atReady: ReturnType<typeof memory>;
   let atEnd: ReturnType<typeof memory>;
   let heap: Record<string, number> = {};
@@ -325,7 +326,7 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
       atEnd = memory(srv.proc.pid);
       if (srv.admin !== undefined) heap = await scrapeMetrics(srv.admin, HEAP_METRICS);
       return r;
-    }),
+    }, { launcher: true }),
   };
   const m = await c.run();
   rows.push(...aggregate([c], new Map([[c.key, [m]]])).map((r) => ({ ...r, rpsX: NaN, p99X: NaN })));
@@ -345,7 +346,7 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
   const heapText = Object.keys(heap).length === 0 ? '' : `; from /metrics just after: V8 heap used ${mb(heap['nodejs_heap_size_used_bytes'])} MB of ${mb(heap['nodejs_heap_size_total_bytes'])} MB, external ${mb(heap['nodejs_external_memory_bytes'])} MB`;
   log(`  ${heapText.slice(2)}`);
   checks.push({
-    what: `RSS after ${fmtInt(m.completed)} checks over ${fmtInt(s.distinct)} distinct tokens (${cacheText})`,
+    what: `RSS after ${fmtInt(m.completed)} checks over ${fmtInt(s.distinct)} distinct tokens (${cacheText}; service ${how})`,
     measured: end === undefined ? 'unreadable' : `VmRSS ${(end.rssMiB * 1.048576).toFixed(1)} MB (peak VmHWM ${(end.hwmMiB * 1.048576).toFixed(1)} MB; ${start === undefined ? '?' : (start.rssMiB * 1.048576).toFixed(1)} MB when ready${heapText})`,
     target: '≤ 80 MB',
     pass: end === undefined ? false : end.rssMiB * 1.048576 <= 80,
@@ -358,3 +359,111 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
   });
   return { rows, checks };
 }
+
+// ---------------------------------------------------------------------------------------------
+// steady
+
+/**
+ * A fixed rate instead of saturation: h2load --rps against the empty grpc-js handler, the
+ * service warm (one RS256 token, cached) started as users start it (bin/jwt-ext-authz), the same
+ * with node's defaults for comparison, the bare node:http responder and the HTTP mode warm (h2load
+ * --h1). Latency percentiles at that rate and the server's peak RSS. Cold (distinct tokens) is not
+ * run: h2load sends one body, and the Node driver has no fixed-rate mode.
+ */
+export async function steadyPhase(b: Bench): Promise<{ section: string; checks: Check[] }> {
+  const { s } = b;
+  const { warmToken } = b.inputs;
+  const rate = s.steadyClients * s.steadyRps;
+  const launcher = viaLauncher(s, { launcher: true });
+  log(`steady: ${fmtInt(rate)} checks/s (h2load -c ${s.steadyClients} -m 1 --rps ${s.steadyRps}), ${s.steadyWarmupMs / 1000} s warm-up + ${s.steadyMs / 1000} s measured`);
+  const warmBody = frameFor(warmToken, 0);
+  const target = h1Target(warmToken);
+  const none = Buffer.alloc(0);
+  const yaml = (extras: ServiceExtras): string => serviceYaml(b.jwks.url, s, undefined, extras);
+  interface Target { readonly key: string; readonly label: string; readonly driver: string; readonly start: () => Promise<Server>; readonly run: (srv: Server) => Promise<SteadyMeasurement> }
+  const grpc = (srv: Server): Promise<SteadyMeasurement> => measureSteady(srv, warmBody, s);
+  const http = (srv: Server): Promise<SteadyMeasurement> => measureSteady(srv, none, s, { port: srv.httpPort ?? 0, target });
+  const how = launcher ? 'bin/jwt-ext-authz' : `node ${s.nodeOptions.join(' ')}${s.cpuProf ? ' --cpu-prof' : ''} (not the launcher)`;
+  const targets: Target[] = [
+    { key: 'empty', label: `empty grpc-js handler (${s.baseline} codec), node defaults`, driver: 'h2load', start: () => startEmpty('steady-empty', s), run: grpc },
+    ...(launcher ? [{ key: 'empty-flags', label: "empty grpc-js handler, the launcher's V8 flags and MALLOC_ARENA_MAX=2 (for comparison)", driver: 'h2load', start: () => startEmpty('steady-empty-flags', { ...s, nodeOptions: [...LAUNCHER_FLAGS] }, 'none', { MALLOC_ARENA_MAX: '2' }), run: grpc }] : []),
+    { key: 'warm', label: `service, warm, 1 token (${how})`, driver: 'h2load', start: () => startService('steady-warm', yaml({ launcher: true }), s, { launcher: true }), run: grpc },
+    ...(launcher ? [{ key: 'warm-defaults', label: 'service, warm, 1 token (node defaults, for comparison)', driver: 'h2load', start: () => startService('steady-warm-defaults', yaml({}), s), run: grpc }] : []),
+    { key: 'empty-http', label: 'bare node:http responder, node defaults', driver: 'h2load --h1', start: () => startEmptyHttp('steady-empty-http', s), run: http },
+    { key: 'http-warm', label: `HTTP mode, warm, 1 token (${how})`, driver: 'h2load --h1', start: () => startService('steady-http-warm', yaml({ http: true, launcher: true }), s, { http: true, launcher: true }), run: http },
+  ];
+  const results = new Map<string, SteadyMeasurement>();
+  for (const t of targets) {
+    const srv = await t.start();
+    let m: SteadyMeasurement;
+    try {
+      m = await t.run(srv);
+    } finally {
+      await stopServer(srv);
+    }
+    results.set(t.key, m);
+    log(`  ${t.label}: ${fmtInt(m.rps)} req/s, p50 ${fmtMs(m.p50Us)} ms, p99 ${fmtMs(m.p99Us)} ms, p99.9 ${fmtMs(m.p999Us)} ms, server core ${fmtPct(m.serverCpu)}; peak RSS ${mbOf(peakMiB(m))} MB; ${decisionsText(m.decisions)}`);
+  }
+  const empty = results.get('empty');
+  const warm = results.get('warm');
+  const emptyHttp = results.get('empty-http');
+  const x = (a: number | undefined, base: number | undefined): string => (a === undefined || base === undefined || !Number.isFinite(a / base) ? '–' : `${(a / base).toFixed(2)}×`);
+  const lines = [
+    `## Fixed rate: ${fmtInt(rate)} checks/s`,
+    '',
+    `h2load \`-t 1 -c ${s.steadyClients} -m 1 --rps ${s.steadyRps}\` (HTTP/2 gRPC, or \`--h1\` keep-alive GETs for the HTTP rows), ${s.steadyWarmupMs / 1000} s warm-up then`,
+    `${s.steadyMs / 1000} s measured, one fresh server per row (pinned to core ${SERVER_CORE}), one run each. Latency from h2load's`,
+    '--log-file over the measured window. "peak RSS" is the larger of VmHWM up to the start of the window',
+    '(start-up, probe, warm-up) and VmHWM over the window (reset through /proc/PID/clear_refs when it starts);',
+    '"max sampled" is the largest VmRSS read every 100 ms during the window. MB = 10⁶ bytes.',
+    `The service rows${launcher ? ' marked bin/jwt-ext-authz' : ''} run as the README and the Dockerfile start it${launcher ? ' (`--max-old-space-size=64 --max-semi-space-size=1 --v8-pool-size=1`, `MALLOC_ARENA_MAX=2`)' : ': **not here, --node-options or --cpu-prof were given**'};`,
+    'the empty handlers run with node\'s defaults. Cold (distinct tokens) has no row: h2load sends one body with every request and',
+    'the Node driver has no fixed-rate mode.',
+    '',
+    '| target | driver | req/s | p50 ms | p99 ms | p99.9 ms | max ms | p99 vs its baseline | server core | peak RSS MB | max sampled RSS MB | RSS at end MB | answers |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...targets.map((t) => {
+      const m = results.get(t.key);
+      if (m === undefined) return `| ${t.label} | ${t.driver} | – |`;
+      const base = t.driver === 'h2load' ? empty : emptyHttp;
+      const isBase = t.key === 'empty' || t.key === 'empty-http';
+      return `| ${t.label} | ${t.driver} | ${fmtInt(m.rps)} | ${fmtMs(m.p50Us)} | ${fmtMs(m.p99Us)} | ${fmtMs(m.p999Us)} | ${fmtMs(m.maxUs)} | ${isBase ? 'baseline' : x(m.p99Us, base?.p99Us)} | ${fmtPct(m.serverCpu)} | ${mbOf(peakMiB(m))} | ${mbOf(m.rssMaxMiB)} | ${mbOf(m.rssEndMiB)} | ${decisionsText(m.decisions)}${m.failed > 0 ? `; ${fmtInt(m.failed)} failed` : ''} |`;
+    }),
+    '',
+  ];
+  const checks: Check[] = [];
+  const ratio = warm !== undefined && empty !== undefined ? warm.p99Us / empty.p99Us : NaN;
+  checks.push({
+    what: `p99 at a steady ${fmtInt(rate)} checks/s: service warm (1 token, ${how}) vs the empty grpc-js handler (h2load)`,
+    measured: `${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'}× (${fmtMs(warm?.p99Us ?? NaN)} ms vs ${fmtMs(empty?.p99Us ?? NaN)} ms)`,
+    target: '≤ 1.2×',
+    pass: Number.isFinite(ratio) ? ratio <= 1.2 : false,
+  });
+  const emptyFlags = results.get('empty-flags');
+  if (warm !== undefined && emptyFlags !== undefined) {
+    checks.push({
+      what: `(for comparison) the same p99 against the empty handler run with the launcher's V8 flags and MALLOC_ARENA_MAX=2`,
+      measured: `${(warm.p99Us / emptyFlags.p99Us).toFixed(2)}× (${fmtMs(warm.p99Us)} ms vs ${fmtMs(emptyFlags.p99Us)} ms)`,
+      target: '–',
+      pass: undefined,
+    });
+  }
+  for (const [key, what] of [['warm', 'gRPC mode, warm'], ['http-warm', 'HTTP mode, warm']] as const) {
+    const m = results.get(key);
+    const peak = m === undefined ? undefined : peakMiB(m);
+    checks.push({
+      what: `peak RSS at a steady ${fmtInt(rate)} checks/s (${what}, ${how})`,
+      measured: peak === undefined ? 'unreadable' : `${mbOf(peak)} MB = ${peak.toFixed(1)} MiB (VmHWM; start-up and warm-up ${mbOf(m?.hwmBeforeMiB)} MB, measured window ${mbOf(m?.hwmWindowMiB)} MB)`,
+      target: '≤ 80 MB',
+      pass: peak === undefined ? false : peak * 1.048576 <= 80,
+    });
+  }
+  return { section: lines.join('\n'), checks };
+}
+
+const peakMiB = (m: SteadyMeasurement): number | undefined => {
+  const xs = [m.hwmBeforeMiB, m.hwmWindowMiB ?? m.rssMaxMiB].filter((v): v is number => v !== undefined && Number.isFinite(v));
+  return xs.length === 0 ? undefined : Math.max(...xs);
+};
+
+const mbOf = (mib: number | undefined): string => (mib === undefined || !Number.isFinite(mib) ? '–' : (mib * 1.048576).toFixed(1));

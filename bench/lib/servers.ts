@@ -6,11 +6,11 @@
  */
 import { get as httpGet } from 'node:http';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { formatProfile, summariseProfile } from './cpuprofile.js';
 import { spawnPinned, stop, waitForLogLine, type Spawned } from './proc.js';
-import { CLI, EMPTY_HTTP_SERVER, EMPTY_SERVER, ROOT, SERVER_CORE, TMP, log, type Settings } from './settings.js';
+import { CLI, EMPTY_HTTP_SERVER, EMPTY_SERVER, LAUNCHER, ROOT, SERVER_CORE, TMP, log, type Settings } from './settings.js';
 import { AUDIENCE, ISSUER } from './tokens.js';
 
 export interface Server {
@@ -36,7 +36,19 @@ export interface ServiceExtras {
   readonly http?: boolean;
   /** A route table of this many routes (SPEC §11), the last one matching the bench's request. */
   readonly routes?: number;
+  /**
+   * Start it through bin/jwt-ext-authz, as the README and the Dockerfile do (it adds its V8 flags
+   * and MALLOC_ARENA_MAX=2), unless --node-options or --cpu-prof were given: then node runs the
+   * CLI directly with those flags, as for every other scenario.
+   */
+  readonly launcher?: boolean;
 }
+
+/** What bin/jwt-ext-authz adds when NODE_OPTIONS sets no heap size (keep in step with it). */
+export const LAUNCHER_FLAGS = ['--max-old-space-size=64', '--max-semi-space-size=1', '--v8-pool-size=1'] as const;
+
+/** Whether `extras` asks for the launcher and nothing on the command line rules it out. */
+export const viaLauncher = (s: Settings, extras: ServiceExtras = {}): boolean => extras.launcher === true && s.nodeOptions.length === 0 && !s.cpuProf;
 
 /**
  * `n` routes as a real table might hold them, in the order that costs most: prefixes on other
@@ -77,7 +89,7 @@ export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number |
 }
 
 /** The service, via its CLI, pinned to the server core; resolves once it logged "ready". */
-export async function startService(name: string, yaml: string, s: Settings): Promise<Service> {
+export async function startService(name: string, yaml: string, s: Settings, extras: ServiceExtras = {}): Promise<Service> {
   const n = ++serial;
   const configFile = join(TMP, 'configs', `${n}-${name}.yaml`);
   writeFileSync(configFile, yaml);
@@ -87,7 +99,9 @@ export async function startService(name: string, yaml: string, s: Settings): Pro
   const profName = `${n}-${name}.cpuprofile`;
   const nodeArgs = [...s.nodeOptions, ...(s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}`] : [])];
   const spawnedAt = Date.now();
-  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, CLI, 'serve', '--config', configFile], { logFile });
+  const proc = viaLauncher(s, extras)
+    ? spawnPinned(SERVER_CORE, LAUNCHER, ['serve', '--config', configFile], { logFile, env: launcherEnv() })
+    : spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, CLI, 'serve', '--config', configFile], { logFile });
   const listening = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'listening', 15_000);
   const ready = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'ready', 15_000);
   const grpc = String(listening['grpc']);
@@ -96,6 +110,12 @@ export async function startService(name: string, yaml: string, s: Settings): Pro
   const http = typeof listening['http'] === 'string' && listening['http'] !== 'off' ? { httpPort: Number(listening['http'].slice(listening['http'].lastIndexOf(':') + 1)) } : {};
   return { name, proc, port, logFile, spawnedAt, listening, ready, ...admin, ...http, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
 }
+
+/**
+ * Over the bench's environment: NODE_OPTIONS and MALLOC_ARENA_MAX emptied (the launcher treats
+ * empty as unset, so it applies its defaults as for users), and this node first on PATH.
+ */
+const launcherEnv = (): NodeJS.ProcessEnv => ({ NODE_OPTIONS: '', MALLOC_ARENA_MAX: '', PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` });
 
 /** The bare node:http responder (200, empty body, keep-alive), pinned to the server core. */
 export async function startEmptyHttp(name: string, s: Settings): Promise<Server> {
@@ -111,13 +131,13 @@ export async function startEmptyHttp(name: string, s: Settings): Promise<Server>
 }
 
 /** The empty grpc-js Check handler (`rs256`: plus one RS256 verify per call), pinned to the server core. */
-export async function startEmpty(name: string, s: Settings, mode: 'none' | 'rs256' = 'none'): Promise<Server> {
+export async function startEmpty(name: string, s: Settings, mode: 'none' | 'rs256' = 'none', env?: NodeJS.ProcessEnv): Promise<Server> {
   const n = ++serial;
   const logFile = join(TMP, 'logs', `${n}-${name}.log`);
   const profDir = join(TMP, 'profiles');
   const profName = `${n}-${name}.cpuprofile`;
   const nodeArgs = [...s.nodeOptions, ...(s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}`] : [])];
-  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, EMPTY_SERVER, s.baseline, mode], { logFile });
+  const proc = spawnPinned(SERVER_CORE, process.execPath, [...nodeArgs, EMPTY_SERVER, s.baseline, mode], { logFile, ...(env === undefined ? {} : { env }) });
   const line = await waitForLogLine(logFile, proc, (l) => l['msg'] === 'listening', 15_000);
   return { name, proc, port: Number(line['port']), logFile, ...(s.cpuProf ? { profile: join(profDir, profName) } : {}) };
 }

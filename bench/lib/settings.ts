@@ -14,6 +14,8 @@ export const RESULTS = join(ROOT, 'bench', 'results');
 export const TMP = join(RESULTS, 'tmp');
 /** The service under test, run as users run it. */
 export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The launcher users and the Dockerfile start it with (V8 and malloc sizes for a sidecar). */
+export const LAUNCHER = join(ROOT, 'bin', 'jwt-ext-authz');
 export const EMPTY_SERVER = fileURLToPath(new URL('../empty-server.js', import.meta.url));
 export const EMPTY_HTTP_SERVER = fileURLToPath(new URL('../empty-http-server.js', import.meta.url));
 export const DRIVER = fileURLToPath(new URL('../driver.js', import.meta.url));
@@ -22,7 +24,7 @@ export const NPROC = availableParallelism();
 export const SERVER_CORE = 0;
 export const LOAD_CORE = 1;
 
-export const SCENARIOS = ['ready', 'empty', 'floor', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'http', 'routes', 'rss'] as const;
+export const SCENARIOS = ['ready', 'empty', 'floor', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'http', 'routes', 'rss', 'steady'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 const USAGE = `npm run bench -- [options]
@@ -39,6 +41,9 @@ const USAGE = `npm run bench -- [options]
   --rss-cache N           cache.max-entries for the RSS run (default: the product default, 10 000)
   --min-refresh S         jwks.min-refresh-interval of the service (default 2)
   --ready-runs N          start-ups timed for "ready" (default 5; quick 3)
+  --steady-clients N      connections of the fixed-rate phase (default 8; one request in flight each)
+  --steady-rps N          requests/s per connection in the fixed-rate phase (default 500: 4 000 checks/s)
+  --steady-seconds S      measured seconds of the fixed-rate phase, after 3 s warm-up (default 15; quick 5)
   --only LIST             comma-separated subset of: ${SCENARIOS.join(', ')}
   --baseline CODEC        codec of the empty handler: standard (proto-loader, default) or lean (the
                           service's own server-side codec, src/grpc/codec.ts)
@@ -63,6 +68,11 @@ export interface Settings {
   readonly rssCache: number | undefined;
   readonly minRefreshS: number;
   readonly readyRuns: number;
+  /** Fixed-rate phase [steady]: h2load clients, --rps per client, measured ms, warm-up ms. */
+  readonly steadyClients: number;
+  readonly steadyRps: number;
+  readonly steadyMs: number;
+  readonly steadyWarmupMs: number;
   readonly only: ReadonlySet<ScenarioId>;
   readonly cpuProf: boolean;
   readonly nodeOptions: readonly string[];
@@ -89,6 +99,9 @@ export function settings(argv: readonly string[]): Settings {
       'rss-cache': { type: 'string' },
       'min-refresh': { type: 'string' },
       'ready-runs': { type: 'string' },
+      'steady-clients': { type: 'string' },
+      'steady-rps': { type: 'string' },
+      'steady-seconds': { type: 'string' },
       only: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'node-options': { type: 'string' },
@@ -130,6 +143,10 @@ export function settings(argv: readonly string[]): Settings {
     rssCache: values['rss-cache'] === undefined ? undefined : num('rss-cache', values['rss-cache'], 0, 0),
     minRefreshS: num('min-refresh', values['min-refresh'], 2, 0.1),
     readyRuns: num('ready-runs', values['ready-runs'], quick ? 3 : 5, 1),
+    steadyClients: Math.round(num('steady-clients', values['steady-clients'], 8, 1)),
+    steadyRps: num('steady-rps', values['steady-rps'], 500, 1),
+    steadyMs: num('steady-seconds', values['steady-seconds'], quick ? 5 : 15, 1) * 1000,
+    steadyWarmupMs: quick ? 1000 : 3000,
     only,
     cpuProf: values['cpu-prof'] === true,
     baseline: values.baseline === 'lean' ? 'lean' : values.baseline === 'standard' ? 'standard' : fail(`--baseline: standard or lean, got ${values.baseline ?? ''}`),
