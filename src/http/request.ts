@@ -26,12 +26,23 @@ export class HttpAttributes implements HttpRequestAttributes {
   }
 }
 
+/** Header name `k` as sent equals `name` (lower case), ASCII case folded without allocating. */
+function isName(k: string, name: string): boolean {
+  if (k.length !== name.length) return false;
+  if (k === name) return true;
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Every value of header `name` (lower case) joined with ",", or undefined. */
 function joined(raw: readonly string[], name: string): string | undefined {
   let found: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i] ?? '';
-    if (k.length !== name.length || (k !== name && k.toLowerCase() !== name)) continue;
+    if (!isName(k, name)) continue;
     const v = raw[i + 1] ?? '';
     found = found === undefined ? v : `${found},${v}`;
   }
@@ -43,7 +54,7 @@ function lines(raw: readonly string[], name: string): number {
   let n = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i] ?? '';
-    if (k.length === name.length && (k === name || k.toLowerCase() === name)) n++;
+    if (isName(k, name)) n++;
   }
   return n;
 }
@@ -94,7 +105,7 @@ export function readRequest(method: string, url: string, raw: readonly string[],
   const mode = http.originalRequest;
   if (mode === 'path') {
     let path = url;
-    const prefix = http.pathPrefix?.replace(/\/+$/, '') ?? '';
+    const prefix = http.pathPrefix === undefined ? '' : withoutTrailingSlashes(http.pathPrefix);
     if (prefix !== '') {
       if (!url.startsWith(prefix)) return notUnderPrefix(prefix);
       path = url.slice(prefix.length);
@@ -119,13 +130,20 @@ export function readRequest(method: string, url: string, raw: readonly string[],
   return new HttpAttributes(originalMethod, utf8(uri), host, raw);
 }
 
+/** `/authz/` → `/authz`; no work (and no regex) for a prefix written without the slash. */
+function withoutTrailingSlashes(prefix: string): string {
+  let end = prefix.length;
+  while (end > 0 && prefix.charCodeAt(end - 1) === 0x2f) end--;
+  return end === prefix.length ? prefix : prefix.slice(0, end);
+}
+
 /** Host, or HTTP/2's `:authority`. */
 function hostOf(raw: readonly string[]): string | undefined {
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i] ?? '';
     if (k === ':authority') return raw[i + 1];
-    if (k.length === 4 && k.toLowerCase() === 'host') host ??= raw[i + 1];
+    if (isName(k, 'host')) host ??= raw[i + 1];
   }
   return host;
 }

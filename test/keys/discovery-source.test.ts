@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { JwksConfig } from '../../src/config/types.js';
 import { readDiscoveryDocument } from '../../src/keys/discovery.js';
 import { createDiscoveryKeySource, type JwksHooks, type JwksKeySource } from '../../src/keys/jwks-source.js';
-import type { KeyLookupResult, VerificationKey } from '../../src/keys/types.js';
 import { Rejection } from '../../src/reasons.js';
 import { startHttpsServer, type Reply, type TestServer } from '../helpers/https-server.js';
+import { eventually as until, keysOf, reasonOf } from '../helpers/key-lookup.js';
 
 type FetchEvent = Parameters<NonNullable<JwksHooks['onFetch']>>[0];
 type DiscoveredEvent = Parameters<NonNullable<JwksHooks['onDiscovered']>>[0];
@@ -70,25 +69,8 @@ async function idp(t: TestContext, cfg: Partial<JwksConfig> = {}): Promise<Idp> 
   };
 }
 
-function keysOf(result: KeyLookupResult | Promise<KeyLookupResult>): readonly VerificationKey[] {
-  assert.ok(!(result instanceof Promise), 'expected a synchronous answer');
-  assert.ok(!(result instanceof Rejection), `expected keys, got ${result instanceof Rejection ? `${result.reason}: ${result.message}` : ''}`);
-  return result;
-}
 
-function reasonOf(result: KeyLookupResult | Promise<KeyLookupResult>): string {
-  assert.ok(!(result instanceof Promise), 'expected a synchronous answer');
-  assert.ok(result instanceof Rejection, 'expected a rejection');
-  return result.reason;
-}
 
-async function until(what: string, condition: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(10);
-  }
-}
 
 test('reads the discovery document, then the JWKS at its jwks_uri, and becomes ready', async (t) => {
   const f = await idp(t);

@@ -10,6 +10,7 @@ import { ConfigError } from '../../src/errors.js';
 import { createFileKeySource, isKeyTemplate, sanitizeKid, type FileKeySourceOptions } from '../../src/keys/file-source.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from '../../src/keys/types.js';
 import { Rejection } from '../../src/reasons.js';
+import { eventually, keysOf, rejectionOf } from '../helpers/key-lookup.js';
 
 const WHERE = { file: '/etc/jwt-ext-authz/config.yaml', key: 'providers[0].key-file' };
 
@@ -23,16 +24,7 @@ const ecPem = (): { pem: string; publicKey: KeyObject } => {
 };
 const hmacText = (secret = randomBytes(32)): string => `${secret.toString('base64')}\n`;
 
-function keysOf(result: KeyLookupResult | Promise<KeyLookupResult>): readonly VerificationKey[] {
-  assert.ok(!(result instanceof Promise), 'file lookups are synchronous');
-  assert.ok(!(result instanceof Rejection), `expected keys, got ${result instanceof Rejection ? `${result.reason}: ${result.message}` : ''}`);
-  return result;
-}
 
-function rejectionOf(result: KeyLookupResult | Promise<KeyLookupResult>): Rejection {
-  assert.ok(result instanceof Rejection, 'expected a rejection');
-  return result;
-}
 
 const onlyKey = (result: KeyLookupResult | Promise<KeyLookupResult>): VerificationKey => {
   const keys = keysOf(result);
@@ -40,14 +32,6 @@ const onlyKey = (result: KeyLookupResult | Promise<KeyLookupResult>): Verificati
   return keys[0] as VerificationKey;
 };
 
-/** Polls until `check` holds; file events are asynchronous and debounced. */
-async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(20);
-  }
-}
 
 let dir: string;
 let sources: KeySource[];

@@ -4,13 +4,13 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../src/errors.js';
 import { createFileKeySource, type FileKeySourceOptions } from '../../src/keys/file-source.js';
 import { looksLikeJson, parseKeySetFile } from '../../src/keys/key-file.js';
 import type { SkipReport } from '../../src/keys/key-set.js';
-import type { KeyLookupResult, KeySource, VerificationKey } from '../../src/keys/types.js';
+import type { KeySource } from '../../src/keys/types.js';
 import { Rejection } from '../../src/reasons.js';
+import { eventually, keysOf, reasonOf } from '../helpers/key-lookup.js';
 
 const WHERE = { file: '/etc/jwt-ext-authz/config.yaml', key: 'providers[0].key-file' };
 
@@ -29,24 +29,8 @@ const R1 = rsa();
 const E1 = ec();
 const E2 = ec();
 
-function keysOf(result: KeyLookupResult | Promise<KeyLookupResult>): readonly VerificationKey[] {
-  assert.ok(!(result instanceof Promise), 'file lookups are synchronous');
-  assert.ok(!(result instanceof Rejection), `expected keys, got ${result instanceof Rejection ? `${result.reason}: ${result.message}` : ''}`);
-  return result;
-}
 
-function reasonOf(result: KeyLookupResult | Promise<KeyLookupResult>): string {
-  assert.ok(result instanceof Rejection, 'expected a rejection');
-  return result.reason;
-}
 
-async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(20);
-  }
-}
 
 let dir: string;
 let sources: KeySource[];
