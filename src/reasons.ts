@@ -16,6 +16,7 @@ export const REASONS = {
   issuer_mismatch: { http: 401, grpc: 16 },
   audience_mismatch: { http: 401, grpc: 16 },
   invalid_claims: { http: 401, grpc: 16 },
+  revoked: { http: 401, grpc: 16 },
   principal_missing: { http: 401, grpc: 16 },
   user_not_allowed: { http: 403, grpc: 7 },
   user_mapping_failed: { http: 403, grpc: 7 },

@@ -36,6 +36,8 @@ export interface ServiceExtras {
   readonly http?: boolean;
   /** A route table of this many routes (SPEC §11), the last one matching the bench's request. */
   readonly routes?: number;
+  /** A revocation file (SPEC §14) of this many rules, none of which revokes the bench tokens. */
+  readonly revocations?: number;
   /**
    * Start it through bin/jwt-ext-authz, as the README and the Dockerfile do (it adds its V8 flags
    * and MALLOC_ARENA_MAX=2), unless --node-options or --cpu-prof were given: then node runs the
@@ -68,12 +70,35 @@ export function routeTableYaml(n: number): string[] {
   return lines;
 }
 
+/**
+ * `n` revocation rules of every shape, none matching a bench token, written where the config
+ * can name it. Most are on the bench issuer, so a check goes as deep as the maps allow: other
+ * jtis, other subjects of the issuer (with and without issued-before), and the issuer before
+ * the bench tokens were issued.
+ */
+export function revocationsFile(n: number): string {
+  const rules: Record<string, string>[] = [];
+  for (let i = 0; i < n - 1; i++) {
+    const kind = i % 5;
+    if (kind === 0) rules.push({ jti: `revoked-${i}` });
+    else if (kind === 1) rules.push({ jti: `revoked-${i}`, iss: ISSUER });
+    else if (kind === 2) rules.push({ iss: ISSUER, sub: `gone-${i}@example.com` });
+    else if (kind === 3) rules.push({ iss: ISSUER, sub: `gone-${i}@example.com`, 'issued-before': '2026-01-01T00:00:00Z' });
+    else rules.push({ iss: `https://other-${i}.invalid/`, 'issued-before': '2026-01-01T00:00:00Z' });
+  }
+  if (n > 0) rules.push({ iss: ISSUER, 'issued-before': '2020-01-01T00:00:00Z' });
+  const file = join(TMP, 'configs', `revocations-${n}.json`);
+  writeFileSync(file, JSON.stringify({ rules }, null, 1));
+  return file;
+}
+
 export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number | undefined, extras: ServiceExtras = {}): string {
   return [
     'listen: 127.0.0.1:0',
     'admin-listen: 127.0.0.1:0',
     ...(extras.http === true ? ['http-listen: 127.0.0.1:0'] : []),
     ...(extras.routes === undefined ? [] : routeTableYaml(extras.routes)),
+    ...(extras.revocations === undefined ? [] : ['revocations:', `  file: ${revocationsFile(extras.revocations)}`]),
     ...(cacheEntries === undefined ? [] : ['cache:', `  max-entries: ${cacheEntries}`]),
     'providers:',
     '  - name: bench',

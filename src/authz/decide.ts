@@ -80,7 +80,10 @@ export function decideHttp(
   const extProviders = ext?.['jwt.providers'] || undefined;
   if (cache !== undefined) {
     const hit = cache.get(found.token, nowMs);
-    if (hit !== undefined && accepts(hit.provider, route, extProviders)) return { kind: 'allow', identity: hit, found };
+    if (hit !== undefined && accepts(hit.provider, route, extProviders)) {
+      // Revocation is checked on hits too: a rewritten file takes effect on the next request.
+      return hit.provider.revocations.match(hit.claims) === undefined ? { kind: 'allow', identity: hit, found } : deny(revoked(hit.provider), found);
+    }
   }
   const parsed = parseToken(found.token);
   if (parsed instanceof Rejection) return deny(parsed, found);
@@ -174,11 +177,20 @@ function verifyKeys(provider: Provider, parsed: ParsedToken, keys: readonly Veri
   return (failure ?? reject('invalid_signature', 'the JWT signature does not verify')).withProvider(provider.name);
 }
 
-/** After a good signature: claims, principal, user mapping (SPEC §5 steps 3–4). */
+const REVOKED = reject('revoked', 'the token has been revoked');
+const revoked = (provider: Provider): Rejection => REVOKED.withProvider(provider.name);
+
+/**
+ * After a good signature: claims, revocation, principal, user mapping (SPEC §5 steps 3–4,
+ * §14). Revocation comes after the claims, so only a verified, current token can probe the
+ * list (an expired one stays `expired`), and before the principal and mapping: a revoked
+ * token is an invalid token (401), whatever user it would map to.
+ */
 export function identify(provider: Provider, parsed: ParsedToken, key: VerificationKey, nowMs: number): Verified {
   const pc = provider.config;
   const claimProblem = checkClaims(parsed.payload, provider.claimRules, nowMs);
   if (claimProblem !== undefined) return claimProblem.withProvider(provider.name);
+  if (provider.revocations.match(parsed.payload) !== undefined) return revoked(provider);
   const principal = parsed.payload[pc.principalField];
   // Like jjwt, a blank value counts as absent.
   if (typeof principal !== 'string' || javaTrim(principal) === '') {

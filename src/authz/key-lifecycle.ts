@@ -12,9 +12,10 @@ export async function startPolicy(policy: Policy, running: ReadonlySet<KeySource
   await Promise.all(policy.providers.map((p) => (running.has(p.keys) ? undefined : p.jwks?.start())));
 }
 
-/** Stops watchers and timers, except of the sources a newer policy still uses. */
+/** Stops watchers and timers, except of the key sources a newer policy still uses. */
 export function closePolicy(policy: Policy, keep: ReadonlySet<KeySource> = new Set()): void {
   for (const p of policy.providers) if (!keep.has(p.keys)) p.keys.close();
+  policy.revocations?.close();
 }
 
 /**

@@ -7,6 +7,8 @@ import { createDiscoveryKeySource, createJwksKeySource, type JwksHooks, type Jwk
 import type { SkipReport } from '../keys/key-set.js';
 import type { KeySource } from '../keys/types.js';
 import type { ClaimRules } from '../token/claims.js';
+import { lifetimeBound, NO_REVOCATIONS, type Revocations } from './revocation.js';
+import { RevocationFile, type RevocationHooks } from './revocation-file.js';
 import { RouteTable } from './routes.js';
 
 /** A provider ready to verify: its config plus compiled keys and user mapping. */
@@ -23,6 +25,8 @@ export interface Provider {
   readonly clockSkewMs: number;
   /** What checkClaims needs, built once per provider instead of once per check. */
   readonly claimRules: ClaimRules;
+  /** The policy's revocation rules (SPEC §14), here so a cache hit reaches them through its identity. */
+  readonly revocations: Revocations;
 }
 
 /** Everything the decision needs besides the request and the clock; one per config generation. */
@@ -38,6 +42,8 @@ export interface Policy {
   readonly generation: number;
   /** The route table (SPEC §11), compiled once per generation. */
   readonly routes: RouteTable;
+  /** The watched `revocations.file`, when set; every provider's `revocations` is this. */
+  readonly revocations: RevocationFile | undefined;
 }
 
 export interface PolicyHooks {
@@ -48,6 +54,7 @@ export interface PolicyHooks {
   readonly onKeyFileReload?: (provider: string, path: string, keys: number | undefined) => void;
   readonly onKeyFileError?: (provider: string, path: string, message: string) => void;
   readonly onKeyFileSkippedKey?: (provider: string, path: string, e: SkipReport) => void;
+  readonly revocations?: RevocationHooks;
 }
 
 const isJwksSource = (s: KeySource): s is JwksKeySource => typeof (s as Partial<JwksKeySource>).refresh === 'function';
@@ -64,6 +71,18 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
   const problems: ConfigProblem[] = [];
   const providers: Provider[] = [];
   const file = config.file ?? '<config>';
+  // Built first (providers hold it), reported after the providers, in config order.
+  const later: ConfigProblem[] = [];
+  let revocationFile: RevocationFile | undefined;
+  if (config.revocations !== undefined) {
+    try {
+      revocationFile = new RevocationFile(config.revocations.file, { file, key: 'revocations.file' }, lifetimeBound(config), hooks.revocations);
+    } catch (e: unknown) {
+      if (!(e instanceof ConfigError)) throw e;
+      later.push(...e.problems);
+    }
+  }
+  const revocations = revocationFile ?? NO_REVOCATIONS;
   config.providers.forEach((pc, i) => {
     const where = { file, key: `providers[${i}]` };
     let mapper: UserMapper | undefined;
@@ -109,13 +128,15 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
         requiredIssuer: pc.requiredIssuer, requiredAudience: pc.requiredAudience, clockSkewMs,
         requireExpiration: pc.requireExpiration, maxLifetimeMs: pc.maxLifetimeMs,
       };
-      providers.push({ name: pc.name, config: pc, keys, jwks, mapper, allowList, clockSkewMs, claimRules });
+      providers.push({ name: pc.name, config: pc, keys, jwks, mapper, allowList, clockSkewMs, claimRules, revocations });
     } else {
       keys?.close();
     }
   });
+  problems.push(...later);
   if (problems.length > 0) {
     for (const p of providers) p.keys.close();
+    revocationFile?.close();
     throw new ConfigError(problems);
   }
   const byIssuer = new Map<string, Provider[]>();
@@ -134,5 +155,6 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
     issuerless: providers.filter((p) => p.config.requiredIssuer === undefined || p.config.requiredIssuer === ''),
     generation: ++generations,
     routes: new RouteTable(config.routes),
+    revocations: revocationFile,
   };
 }

@@ -3,6 +3,7 @@ import { Rejection } from '../reasons.js';
 import { closePolicy, startPolicy } from '../authz/key-lifecycle.js';
 import { buildPolicy, type Policy } from '../authz/policy.js';
 import { decide } from '../authz/decide.js';
+import { describeRule, type RevocationList } from '../authz/revocation.js';
 import { DEFAULT_LABEL } from '../authz/routes.js';
 import type { HttpRequestAttributes } from '../envoy/check-request.js';
 import { configToYaml, loadConfigFile } from '../config/load.js';
@@ -16,11 +17,16 @@ function requireConfig(args: CliArgs): string {
   return args.config;
 }
 
-/** validate-config: schema, user mappings and key files; no network (JWKS is not fetched). */
+/** validate-config: schema, user mappings, key files and revocation rules; no network (JWKS is not fetched). */
 export function runValidateConfig(args: CliArgs): number {
   const warnings: string[] = [];
   const config = loadConfigFile(requireConfig(args), (w) => warnings.push(`${w.file}${w.line ? `:${w.line}` : ''}: ${w.key}: ${w.message}`));
-  closePolicy(buildPolicy(config));
+  const revocations = {
+    onLoad: (path: string, list: RevocationList) => {
+      for (const d of list.dead) warnings.push(`${path}: ${describeRule(d.rule)}: can never match (${d.why}); it can be deleted`);
+    },
+  };
+  closePolicy(buildPolicy(config, { revocations }));
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(configToYaml(config));
   return 0;
@@ -68,7 +74,7 @@ export async function runVerify(args: CliArgs): Promise<number> {
             user: decision.identity.user,
           }
         : decision.kind === 'deny'
-          ? { decision: 'deny', reason: decision.rejection.reason, message: decision.rejection.message, provider: decision.rejection.provider, ...header, claims }
+          ? { decision: 'deny', reason: decision.rejection.reason, message: decision.rejection.message, provider: decision.rejection.provider, ...header, claims, ...revokedBy(policy, decision.rejection, parsed) }
           : { decision: 'allow', anonymous: true };
     const name = decision.kind === 'allow' ? decision.identity.provider.name : decision.kind === 'deny' ? decision.rejection.provider : '';
     const discovery = discoveryOf(policy, name);
@@ -88,9 +94,16 @@ function discoveryOf(policy: Policy, provider: string): Record<string, string | 
   return { document: d.document, issuer: d.issuer ?? null, jwksUri: d.jwksUri ?? null, ...(d.error === undefined ? {} : { error: d.error }) };
 }
 
+/** For a `revoked` deny: the rule that matched (SPEC §14), e.g. `rules[3] {iss, sub, issued-before}`. */
+function revokedBy(policy: Policy, rejection: Rejection, parsed: ReturnType<typeof parseToken>): { revokedBy?: string } {
+  if (rejection.reason !== 'revoked' || parsed instanceof Rejection) return {};
+  const rule = policy.revocations?.match(parsed.payload);
+  return rule === undefined ? {} : { revokedBy: describeRule(rule) };
+}
+
 function pickClaims(payload: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const name of ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat']) {
+  for (const name of ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti']) {
     const v = payload[name];
     if (v === undefined) continue;
     out[name] = v;

@@ -283,6 +283,12 @@ const ROWS = [
   { path: 'routes[].allow-missing', field: 'routes[].allowMissing', kind: 'boolean',
     type: 'boolean', default: 'false',
     description: 'true: a request without a token is allowed with every identity header removed (like jwt.allow-missing); a token that is present must still be valid.' },
+  { path: 'revocations', field: 'revocations', kind: 'section', optional: true,
+    type: 'mapping', default: '',
+    description: 'Revoked tokens; off unless set.' },
+  { path: 'revocations.file', field: 'revocations.file', kind: 'file', required: true,
+    type: 'file path', default: '',
+    description: 'JSON rules file {"rules": [...]}, each rule one of {jti}, {jti, iss}, {iss, sub}, {iss, sub, issued-before}, {iss, issued-before} (RFC 3339; tokens with an older iat, or none, are revoked). Re-read when it changes; a broken new version keeps the last good rules. Required with revocations.' },
 ] as const satisfies readonly KeySpec[];
 
 /** The rows with their literal types, for the consistency checks in build.ts. */

@@ -113,4 +113,6 @@ export interface Config {
   };
   /** Empty when none are configured. */
   readonly routes: readonly RouteConfig[];
+  /** Revocation rules (SPEC §14); absent: nothing is revoked. */
+  readonly revocations?: { readonly file: string };
 }

@@ -15,6 +15,7 @@ import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { policyHooks, seedKeyMetrics } from './key-events.js';
 import { readinessOf } from './readiness.js';
 import { restartOnlyChanges } from './reload.js';
+import { revocationHooks } from './revocation-events.js';
 import type { ReadinessReport } from '../admin/http.js';
 
 export interface RunningService {
@@ -53,7 +54,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const { logger } = options;
   const metrics = createMetrics();
   // Readiness only changes when a key set lands, on reload and on stop: each pushes health.
-  const hooks = policyHooks(metrics, logger, () => refreshHealth());
+  const hooks = { ...policyHooks(metrics, logger, () => refreshHealth()), revocations: revocationHooks(metrics, logger) };
   const policy = buildPolicy(config, { ...hooks, ...(options.keySource ? { keySource: options.keySource } : {}) });
   seedKeyMetrics(policy, metrics, logger);
   if (config.tls === undefined && isExposed(config.listen)) {
@@ -117,6 +118,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const kept = new Set<KeySource>(next.providers.map((p) => p.keys).filter((k) => old.providers.some((o) => o.keys === k)));
     await startPolicy(next, kept);
     authorizer.swap(next);
+    // Each generation reads the file anew; the old watcher must not count its changes too.
+    old.revocations?.close();
     watcher?.set(configFiles(next.config));
     const timer = setTimeout(() => {
       retiring.delete(timer);

@@ -156,6 +156,7 @@ routes:
     providers: [a]
     allow-missing: true
   - match: { path: /x }
+revocations: { file: /revoked.json }
 `;
   const config = parseConfig(text, '/c.yaml');
   const yaml = configToYaml(config);

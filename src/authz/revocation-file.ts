@@ -1,0 +1,136 @@
+/**
+ * The `revocations.file` (SPEC §14), loaded when the policy is built and re-read whenever it
+ * changes (in-place rewrite or kubelet `..data` swap, through the folder watcher the key files
+ * use). A broken new version keeps the last good rules.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import { readError } from '../util/errno.js';
+import { fileLocations, FolderWatcher } from '../util/folder-watcher.js';
+import { type LifetimeBound, readRevocationRules, RevocationList, type RevocationRule, type Revocations } from './revocation.js';
+
+export interface RevocationHooks {
+  /**
+   * A version of the file is in use: at load (`initial`) or after a change. `list.dead` holds
+   * the rules left out because they can never match again.
+   */
+  onLoad?(path: string, list: RevocationList, initial: boolean): void;
+  /** A changed file was refused; the previous rules stay. */
+  onReject?(path: string, problems: readonly ConfigProblem[]): void;
+  /** The folder cannot be watched. */
+  onWatchError?(dir: string, message: string): void;
+}
+
+/** Far above any real list (≈ 100 000 jti rules); reading happens on the event loop. */
+export const MAX_REVOCATION_FILE_BYTES = 8 * 1024 * 1024;
+const DEBOUNCE_MS = 50;
+/** Fallback stat polling when the folder cannot be watched. */
+const POLL_INTERVAL_MS = 2_000;
+
+type Loaded = { list: RevocationList; digest: string } | { problems: ConfigProblem[] };
+
+function load(path: string, where: { file: string; key: string }, bound: LifetimeBound): Loaded {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e: unknown) {
+    return { problems: [{ file: where.file, key: where.key, message: `cannot read revocation file ${path}: ${readError(e)}` }] };
+  }
+  if (bytes.length > MAX_REVOCATION_FILE_BYTES) {
+    return { problems: [{ file: path, key: '', message: `larger than ${MAX_REVOCATION_FILE_BYTES} bytes` }] };
+  }
+  const text = bytes.toString('utf8');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (e: unknown) {
+    const message = e instanceof Error ? e.message : String(e);
+    const pos = /at position (\d+)/.exec(message)?.[1];
+    const line = pos === undefined ? undefined : text.slice(0, Number(pos)).split('\n').length;
+    return { problems: [{ file: path, key: '', ...(line === undefined ? {} : { line }), message: `invalid JSON: ${message}` }] };
+  }
+  const problems: ConfigProblem[] = [];
+  const rules = readRevocationRules(doc, path, problems);
+  if (problems.length > 0) return { problems };
+  return { list: new RevocationList(rules, bound), digest: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** The watched file; `match` reads whatever version is current. */
+export class RevocationFile implements Revocations {
+  private current: RevocationList;
+  private digest: string;
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private closed = false;
+  private readonly absolute: string;
+  /** Base names that are this file: its own and its symlink target's. */
+  private names: readonly string[] = [];
+  private readonly folders: FolderWatcher;
+
+  /** Throws a ConfigError (naming `where` or the file and rule) when the file is missing or broken. */
+  constructor(
+    readonly path: string,
+    private readonly where: { file: string; key: string },
+    private readonly bound: LifetimeBound,
+    private readonly hooks: RevocationHooks = {},
+  ) {
+    const loaded = load(path, where, bound);
+    if ('problems' in loaded) throw new ConfigError(loaded.problems);
+    this.current = loaded.list;
+    this.digest = loaded.digest;
+    hooks.onLoad?.(path, loaded.list, true);
+    this.absolute = resolve(path);
+    this.folders = new FolderWatcher((name) => this.onEvent(name), (dir, message) => hooks.onWatchError?.(dir, message));
+    this.watch();
+  }
+
+  get list(): RevocationList {
+    return this.current;
+  }
+
+  match(claims: Readonly<Record<string, unknown>>): RevocationRule | undefined {
+    return this.current.match(claims);
+  }
+
+  /** Stops watching; the last rules keep answering (checks in flight on an old policy). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.folders.close();
+    if (this.polling) unwatchFile(this.absolute);
+  }
+
+  private watch(): void {
+    const where = fileLocations(this.absolute);
+    this.names = where.names;
+    if (this.folders.set(new Set(where.dirs)) === 0 && !this.polling) {
+      this.polling = true;
+      watchFile(this.absolute, { persistent: false, interval: POLL_INTERVAL_MS }, () => this.onEvent(null));
+    }
+  }
+
+  private onEvent(name: string | null): void {
+    // This file, a kubelet `..data` swap, or an unnamed event; other files in the folder are noise.
+    if (name !== null && !name.startsWith('..') && !this.names.includes(name)) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.reload(), DEBOUNCE_MS);
+    this.timer.unref();
+  }
+
+  private reload(): void {
+    if (this.closed) return;
+    const loaded = load(this.path, this.where, this.bound);
+    this.watch();
+    if ('problems' in loaded) {
+      this.hooks.onReject?.(this.path, loaded.problems);
+      return;
+    }
+    if (loaded.digest === this.digest) return;
+    this.current = loaded.list;
+    this.digest = loaded.digest;
+    this.hooks.onLoad?.(this.path, loaded.list, false);
+  }
+}
