@@ -29,7 +29,8 @@ const DEBOUNCE_MS = 50;
 /** Fallback stat polling when the folder cannot be watched. */
 const POLL_INTERVAL_MS = 2_000;
 
-type Loaded = { list: RevocationList; digest: string } | { problems: ConfigProblem[] };
+/** `digest` of what was read, when something was. */
+type Loaded = { list: RevocationList; digest: string } | { problems: ConfigProblem[]; digest?: string };
 
 function load(path: string, where: { file: string; key: string }, bound: LifetimeBound): Loaded {
   let bytes: Buffer;
@@ -41,6 +42,7 @@ function load(path: string, where: { file: string; key: string }, bound: Lifetim
   if (bytes.length > MAX_REVOCATION_FILE_BYTES) {
     return { problems: [{ file: path, key: '', message: `larger than ${MAX_REVOCATION_FILE_BYTES} bytes` }] };
   }
+  const digest = createHash('sha256').update(bytes).digest('hex');
   const text = bytes.toString('utf8');
   let doc: unknown;
   try {
@@ -49,18 +51,20 @@ function load(path: string, where: { file: string; key: string }, bound: Lifetim
     const message = e instanceof Error ? e.message : String(e);
     const pos = /at position (\d+)/.exec(message)?.[1];
     const line = pos === undefined ? undefined : text.slice(0, Number(pos)).split('\n').length;
-    return { problems: [{ file: path, key: '', ...(line === undefined ? {} : { line }), message: `invalid JSON: ${message}` }] };
+    return { problems: [{ file: path, key: '', ...(line === undefined ? {} : { line }), message: `invalid JSON: ${message}` }], digest };
   }
   const problems: ConfigProblem[] = [];
   const rules = readRevocationRules(doc, path, problems);
-  if (problems.length > 0) return { problems };
-  return { list: new RevocationList(rules, bound), digest: createHash('sha256').update(bytes).digest('hex') };
+  if (problems.length > 0) return { problems, digest };
+  return { list: new RevocationList(rules, bound), digest };
 }
 
 /** The watched file; `match` reads whatever version is current. */
 export class RevocationFile implements Revocations {
   private current: RevocationList;
   private digest: string;
+  /** The last refused version, so the events of one bad write are reported once. */
+  private refused: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private closed = false;
@@ -125,9 +129,12 @@ export class RevocationFile implements Revocations {
     const loaded = load(this.path, this.where, this.bound);
     this.watch();
     if ('problems' in loaded) {
+      if (loaded.digest !== undefined && loaded.digest === this.refused) return;
+      this.refused = loaded.digest;
       this.hooks.onReject?.(this.path, loaded.problems);
       return;
     }
+    this.refused = undefined;
     if (loaded.digest === this.digest) return;
     this.current = loaded.list;
     this.digest = loaded.digest;
