@@ -94,9 +94,9 @@ export function readRevocationRules(doc: unknown, file: string, problems: Config
     if (before !== undefined && issuedBefore === undefined) {
       bad('issued-before', `${JSON.stringify(before)} is not an RFC 3339 date-time such as 2026-11-29T00:00:00Z`);
     }
-    const shape = shapeOf(Object.keys(raw).filter((k) => RULE_KEYS.has(k)));
+    const keys = Object.keys(raw).filter((k) => RULE_KEYS.has(k));
+    const shape = shapeOf(keys);
     if (shape === undefined) {
-      const keys = Object.keys(raw).filter((k) => RULE_KEYS.has(k));
       problem(at, `{${keys.join(', ')}} is none of the rule shapes ${RULE_SHAPES.join(', ')}`);
       return;
     }
