@@ -148,6 +148,15 @@ export function bothRequirements(a: CompiledRequirements, b: CompiledRequirement
   return { scopes, claims };
 }
 
+/** For `verify`: what a route requires, as written; undefined when nothing. */
+export function describeRequirements(r: CompiledRequirements): { scopes?: readonly string[]; claims?: Record<string, string[]> } | undefined {
+  if (r.scopes === undefined && r.claims === undefined) return undefined;
+  return {
+    ...(r.scopes === undefined ? {} : { scopes: r.scopes.scopes }),
+    ...(r.claims === undefined ? {} : { claims: Object.fromEntries(r.claims.rules.map((c) => [c.path, [...c.values]])) }),
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // context_extensions values
 
