@@ -161,10 +161,10 @@ export function throughputCases(b: Bench): Throughput {
   const cases: Case[] = [];
   const warmBody = frameFor(warmToken, 0);
   const warmTarget = { minRps: 0.9, maxP99: 1.2 };
-  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor', 'http', 'routes'] as const).some(want);
-  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor') || want('http') || want('routes');
+  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor', 'http', 'routes', 'policy'] as const).some(want);
+  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor') || want('http') || want('routes') || want('policy');
   // The HTTP-mode and route-table targets are read against gRPC warm-1 (h2load) of the same round.
-  const warmH2load = want('warm-1') || want('http') || want('routes');
+  const warmH2load = want('warm-1') || want('http') || want('routes') || want('policy');
   if (needBaseline && h2Scenarios) {
     cases.push({ key: 'empty-h2load', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'h2load', baseline: true, expect: '0', run: onEmpty(b, 'empty-h2load', (srv) => measureH2load(srv, warmBody, s)) });
   }
@@ -186,6 +186,12 @@ export function throughputCases(b: Bench): Throughput {
     cases.push({
       key: 'routes-100-h2load', scenario: 'warm, 1 token, 100-route table (last route matches)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget,
       run: onService(b, 'routes-100-h2load', undefined, (srv) => measureH2load(srv, warmBody, s), { routes: 100 }),
+    });
+  }
+  if (want('policy')) {
+    cases.push({
+      key: 'policy-h2load', scenario: 'warm, 1 token, policy on its route (scope and claim requirement, §14)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget,
+      run: onService(b, 'policy-h2load', undefined, (srv) => measureH2load(srv, warmBody, s), { policy: true }),
     });
   }
   if (want('http')) {
@@ -278,6 +284,15 @@ export function throughputCases(b: Bench): Throughput {
         what: 'warm with a 100-route table vs warm without routes (h2load), req/s',
         measured: `${r.median.toFixed(2)}× (per round ${rounds(r.perRound)})`,
         target: '≥ 0.95× (costs ≤ 5 %)',
+        pass: r.median >= 0.95,
+      });
+    }
+    if (want('policy')) {
+      const r = pairRatio(results, 'policy-h2load', 'warm-1-h2load');
+      out.push({
+        what: 'warm with the policy of §14 on its route vs warm without (h2load), req/s',
+        measured: `${r.median.toFixed(2)}× (per round ${rounds(r.perRound)})`,
+        target: '≥ 0.95× (issue 13: within 5 %)',
         pass: r.median >= 0.95,
       });
     }

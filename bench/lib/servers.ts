@@ -36,6 +36,8 @@ export interface ServiceExtras {
   readonly http?: boolean;
   /** A route table of this many routes (SPEC §11), the last one matching the bench's request. */
   readonly routes?: number;
+  /** The policy of SPEC §14 on the route the bench request matches (see policyYaml). */
+  readonly policy?: boolean;
   /**
    * Start it through bin/jwt-ext-authz, as the README and the Dockerfile do (it adds its V8 flags
    * and MALLOC_ARENA_MAX=2), unless --node-options or --cpu-prof were given: then node runs the
@@ -68,12 +70,28 @@ export function routeTableYaml(n: number): string[] {
   return lines;
 }
 
+/**
+ * SPEC §14 on the one route the bench request matches: a scope and a claim requirement that the
+ * bench tokens meet, so every check is an allow that asks them. Policy added later (revocation
+ * rules) belongs here too, so the `policy` scenario measures all of it against warm-1.
+ */
+export function policyYaml(): string[] {
+  return [
+    'routes:',
+    '  - name: trino',
+    '    match: { hosts: [trino.example.com], path-prefix: /v1/ }',
+    '    providers: [bench]',
+    '    require: { scopes: ["trino:query"], claims: { groups: [analysts] } }',
+  ];
+}
+
 export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number | undefined, extras: ServiceExtras = {}): string {
   return [
     'listen: 127.0.0.1:0',
     'admin-listen: 127.0.0.1:0',
     ...(extras.http === true ? ['http-listen: 127.0.0.1:0'] : []),
     ...(extras.routes === undefined ? [] : routeTableYaml(extras.routes)),
+    ...(extras.policy === true ? policyYaml() : []),
     ...(cacheEntries === undefined ? [] : ['cache:', `  max-entries: ${cacheEntries}`]),
     'providers:',
     '  - name: bench',
