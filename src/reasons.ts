@@ -23,6 +23,9 @@ export const REASONS = {
   keys_unavailable: { http: 503, grpc: 14 },
   // Not in the SPEC table: SPEC §8 asks for a counted 503 deny on any internal error.
   internal_error: { http: 503, grpc: 14 },
+  // SPEC §14: the token is fine, the route wants more of it.
+  insufficient_scope: { http: 403, grpc: 7 },
+  claim_mismatch: { http: 403, grpc: 7 },
 } as const satisfies Record<string, { http: 401 | 403 | 503; grpc: 7 | 14 | 16 }>;
 
 export type Reason = keyof typeof REASONS;
@@ -38,10 +41,12 @@ export class Rejection {
     readonly reason: Reason,
     readonly message: string,
     readonly provider: string = '',
+    /** insufficient_scope: every required scope, for the RFC 6750 §3.1 challenge. */
+    readonly scope: string | undefined = undefined,
   ) {}
 
   withProvider(provider: string): Rejection {
-    return provider === this.provider ? this : new Rejection(this.reason, this.message, provider);
+    return provider === this.provider ? this : new Rejection(this.reason, this.message, provider, this.scope);
   }
 }
 

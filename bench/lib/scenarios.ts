@@ -1,7 +1,7 @@
 /**
  * The scenarios of SPEC §10 (`--only` ids in brackets): time to ready [ready]; the throughput
  * cases, each on a fresh server and run in rounds [empty, floor, warm-1, warm-rr, cold, bad-sig,
- * unknown-kid, http, routes, revocations]; memory after many checks over many tokens [rss]; latency and peak
+ * unknown-kid, http, routes, revocations, policy]; memory after many checks over many tokens [rss]; latency and peak
  * RSS at a fixed rate [steady]. Each gives table rows, checks or a section for lib/report.ts.
  */
 import { spawnSync } from 'node:child_process';
@@ -161,10 +161,10 @@ export function throughputCases(b: Bench): Throughput {
   const cases: Case[] = [];
   const warmBody = frameFor(warmToken, 0);
   const warmTarget = { minRps: 0.9, maxP99: 1.2 };
-  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor', 'http', 'routes', 'revocations'] as const).some(want);
-  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor') || want('http') || want('routes') || want('revocations');
-  // The HTTP-mode, route-table and revocation targets are read against gRPC warm-1 (h2load) of the same round.
-  const warmH2load = want('warm-1') || want('http') || want('routes') || want('revocations');
+  const needBaseline = (['warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'empty', 'floor', 'http', 'routes', 'revocations', 'policy'] as const).some(want);
+  const h2Scenarios = want('warm-1') || want('bad-sig') || want('unknown-kid') || want('empty') || want('floor') || want('http') || want('routes') || want('revocations') || want('policy');
+  // The HTTP-mode, route-table, revocation and policy targets are read against gRPC warm-1 (h2load) of the same round.
+  const warmH2load = want('warm-1') || want('http') || want('routes') || want('revocations') || want('policy');
   if (needBaseline && h2Scenarios) {
     cases.push({ key: 'empty-h2load', scenario: `empty grpc-js handler (${s.baseline} codec)`, driver: 'h2load', baseline: true, expect: '0', run: onEmpty(b, 'empty-h2load', (srv) => measureH2load(srv, warmBody, s)) });
   }
@@ -192,6 +192,12 @@ export function throughputCases(b: Bench): Throughput {
     cases.push({
       key: 'revocations-100-h2load', scenario: 'warm, 1 token, 100 revocation rules (none matches)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget,
       run: onService(b, 'revocations-100-h2load', undefined, (srv) => measureH2load(srv, warmBody, s), { revocations: 100 }),
+    });
+  }
+  if (want('policy')) {
+    cases.push({
+      key: 'policy-h2load', scenario: 'warm, 1 token, policy on its route (scope and claim requirement) and 100 revocation rules (§14)', driver: 'h2load', baseline: false, expect: '0', target: warmTarget,
+      run: onService(b, 'policy-h2load', undefined, (srv) => measureH2load(srv, warmBody, s), { policy: true, revocations: 100 }),
     });
   }
   if (want('http')) {
@@ -293,6 +299,15 @@ export function throughputCases(b: Bench): Throughput {
         what: 'warm with 100 revocation rules vs warm without (h2load), req/s',
         measured: `${r.median.toFixed(2)}× (per round ${rounds(r.perRound)})`,
         target: '≥ 0.95× (costs ≤ 5 %)',
+        pass: r.median >= 0.95,
+      });
+    }
+    if (want('policy')) {
+      const r = pairRatio(results, 'policy-h2load', 'warm-1-h2load');
+      out.push({
+        what: 'warm with the policy of §14 on its route vs warm without (h2load), req/s',
+        measured: `${r.median.toFixed(2)}× (per round ${rounds(r.perRound)})`,
+        target: '≥ 0.95× (issue 13: within 5 %)',
         pass: r.median >= 0.95,
       });
     }

@@ -38,6 +38,8 @@ export interface ServiceExtras {
   readonly routes?: number;
   /** A revocation file (SPEC §14) of this many rules, none of which revokes the bench tokens. */
   readonly revocations?: number;
+  /** The policy of SPEC §14 on the route the bench request matches (see policyYaml). */
+  readonly policy?: boolean;
   /**
    * Start it through bin/jwt-ext-authz, as the README and the Dockerfile do (it adds its V8 flags
    * and MALLOC_ARENA_MAX=2), unless --node-options or --cpu-prof were given: then node runs the
@@ -92,6 +94,21 @@ export function revocationsFile(n: number): string {
   return file;
 }
 
+/**
+ * SPEC §14 on the one route the bench request matches: a scope and a claim requirement that the
+ * bench tokens meet, so every check is an allow that asks them. The `policy` scenario adds 100
+ * revocation rules (revocationsFile) and measures all of it against warm-1.
+ */
+export function policyYaml(): string[] {
+  return [
+    'routes:',
+    '  - name: trino',
+    '    match: { hosts: [trino.example.com], path-prefix: /v1/ }',
+    '    providers: [bench]',
+    '    require: { scopes: ["trino:query"], claims: { groups: [analysts] } }',
+  ];
+}
+
 export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number | undefined, extras: ServiceExtras = {}): string {
   return [
     'listen: 127.0.0.1:0',
@@ -99,6 +116,7 @@ export function serviceYaml(jwksUrl: string, s: Settings, cacheEntries: number |
     ...(extras.http === true ? ['http-listen: 127.0.0.1:0'] : []),
     ...(extras.routes === undefined ? [] : routeTableYaml(extras.routes)),
     ...(extras.revocations === undefined ? [] : ['revocations:', `  file: ${revocationsFile(extras.revocations)}`]),
+    ...(extras.policy === true ? policyYaml() : []),
     ...(cacheEntries === undefined ? [] : ['cache:', `  max-entries: ${cacheEntries}`]),
     'providers:',
     '  - name: bench',

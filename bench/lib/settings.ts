@@ -24,7 +24,7 @@ export const NPROC = availableParallelism();
 export const SERVER_CORE = 0;
 export const LOAD_CORE = 1;
 
-export const SCENARIOS = ['ready', 'empty', 'floor', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'http', 'routes', 'revocations', 'rss', 'steady'] as const;
+export const SCENARIOS = ['ready', 'empty', 'floor', 'warm-1', 'warm-rr', 'cold', 'bad-sig', 'unknown-kid', 'http', 'routes', 'revocations', 'policy', 'rss', 'steady'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 const USAGE = `npm run bench -- [options]

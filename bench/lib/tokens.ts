@@ -43,6 +43,7 @@ export function payloadB64(i: number, iat: number, exp: number): string {
     email: `user${i}@example.com`,
     name: `Bench User ${i}`,
     groups: ['analysts', 'bench'],
+    scope: 'openid trino:query',
   });
 }
 

@@ -55,6 +55,7 @@ interface Answers<A> {
   allow(identity: Identity, found: FoundToken, http: HttpRequestAttributes, route: RouteSettings): A;
   anonymous(route: RouteSettings): A;
   deny(rejection: Rejection, tokenPresent: boolean, route: RouteSettings): A;
+  reportOnly(rejection: Rejection, route: RouteSettings): A;
 }
 
 /** One config generation: the policy and the answers built for it, swapped together. */
@@ -90,12 +91,14 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
           isTokenPage(http, policy) ? responder.tokenPage(identity, found) : responder.allow(identity, found, route),
         anonymous: (route) => responder.anonymous(route),
         deny: (rejection, tokenPresent, route) => responder.deny(rejection, tokenPresent, route),
+        reportOnly: (rejection, route) => responder.reportOnly(rejection, route),
       },
       // The token page needs Envoy's denied_response; through a proxy's 200 it would go upstream.
       http: {
         allow: (identity, found) => httpResponder.allow(identity, found),
         anonymous: () => httpResponder.anonymous(),
         deny: (rejection, tokenPresent) => httpResponder.deny(rejection, tokenPresent),
+        reportOnly: () => httpResponder.reportOnly(),
       },
       cache: cacheEnabled(limits) ? new TokenCache(limits, counts.cacheStats) : undefined,
     };
@@ -114,11 +117,15 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
   ): A {
     if (decision.kind === 'deny') {
       const { rejection, found } = decision;
-      const response = kit.deny(rejection, decision.tokenPresent, route);
+      // Report-only (SPEC §14): every deny of the check itself passes, without identity. A
+      // request that could not be checked at all is answered under DEFAULT_ROUTE: still denied.
+      const reportOnly = route.reportOnly;
+      const response = reportOnly ? kit.reportOnly(rejection, route) : kit.deny(rejection, decision.tokenPresent, route);
       if (logger !== undefined && denyLog?.admit(rejection.reason) === true) {
         logger.info(
           {
-            decision: 'deny',
+            decision: reportOnly ? 'allow' : 'deny',
+            reportOnly: reportOnly || undefined,
             reason: rejection.reason,
             provider: rejection.provider,
             detail: rejection.message,
@@ -127,10 +134,11 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
             requestId: headerValue(http, 'x-request-id')?.slice(0, 128),
             tokenFingerprint: found === undefined ? undefined : fingerprint(found.token),
           },
-          'check denied',
+          reportOnly ? 'check would be denied (report-only)' : 'check denied',
         );
       }
-      count.denied(rejection.reason, rejection.provider, started);
+      if (reportOnly) count.reportedOnly(rejection.reason, rejection.provider, started);
+      else count.denied(rejection.reason, rejection.provider, started);
       return response;
     }
     const response = decision.kind === 'anonymous' ? kit.anonymous(route) : kit.allow(decision.identity, decision.found, http, route);

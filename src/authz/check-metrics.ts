@@ -7,6 +7,8 @@ export interface TransportMetrics {
   /** `startedMs`: `checkStart()` when the check began. */
   allowed(startedMs: number): void;
   denied(reason: string, provider: string, startedMs: number): void;
+  /** A would-be deny answered as an allow under report-only: an allow, counted apart (SPEC §14). */
+  reportedOnly(reason: string, provider: string, startedMs: number): void;
 }
 
 /** A check's start, for its duration: monotonic milliseconds (a double, not a BigInt per check). */
@@ -19,7 +21,7 @@ export interface CheckMetrics {
   readonly cacheStats: CacheStats;
 }
 
-const QUIET: TransportMetrics = { allowed: () => undefined, denied: () => undefined };
+const QUIET: TransportMetrics = { allowed: () => undefined, denied: () => undefined, reportedOnly: () => undefined };
 const NONE: CheckMetrics = { grpc: QUIET, http: QUIET, cacheStats: {} };
 
 const secondsSince = (startedMs: number): number => (performance.now() - startedMs) / 1000;
@@ -51,16 +53,20 @@ export function createCheckMetrics(metrics: Metrics | undefined): CheckMetrics {
   const hit = counted(metrics.cacheLookups.labels('hit'));
   const miss = counted(metrics.cacheLookups.labels('miss'));
   // Provider names come from the config, reasons from the table: this stays small.
-  const rejections = new Map<string, { inc(): void }>();
-  const rejection = (reason: string, provider: string): { inc(): void } => {
-    const key = `${reason}\0${provider}`;
-    let child = rejections.get(key);
-    if (child === undefined) {
-      child = metrics.rejections.labels(reason, provider);
-      rejections.set(key, child);
-    }
-    return child;
+  const byReason = (counter: Metrics['rejections']) => {
+    const children = new Map<string, { inc(): void }>();
+    return (reason: string, provider: string): { inc(): void } => {
+      const key = `${reason}\0${provider}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        child = counter.labels(reason, provider);
+        children.set(key, child);
+      }
+      return child;
+    };
   };
+  const rejection = byReason(metrics.rejections);
+  const reportOnly = byReason(metrics.reportOnlyDenials);
   const of = (transport: Transport): TransportMetrics => {
     const allow = counted(metrics.checks.labels('allow', transport));
     const deny = counted(metrics.checks.labels('deny', transport));
@@ -76,6 +82,11 @@ export function createCheckMetrics(metrics: Metrics | undefined): CheckMetrics {
         rejection(reason, provider).inc();
         deny.n++;
         denyDuration.observe(secondsSince(startedMs));
+      },
+      reportedOnly(reason, provider, startedMs) {
+        reportOnly(reason, provider).inc();
+        allow.n++;
+        allowDuration.observe(secondsSince(startedMs));
       },
     };
   };

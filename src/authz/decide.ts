@@ -10,6 +10,7 @@ import type { TokenCache } from './cache.js';
 import type { Identity } from './identity.js';
 import type { Policy, Provider } from './policy.js';
 import type { RouteSettings } from './routes.js';
+import { unmetRequirement } from './requirements.js';
 
 export type { Identity } from './identity.js';
 
@@ -82,7 +83,8 @@ export function decideHttp(
     const hit = cache.get(found.token, nowMs);
     if (hit !== undefined && accepts(hit.provider, route, extProviders)) {
       // Revocation is checked on hits too: a rewritten file takes effect on the next request.
-      return hit.provider.revocations.match(hit.claims) === undefined ? { kind: 'allow', identity: hit, found } : deny(revoked(hit.provider), found);
+      if (hit.provider.revocations.match(hit.claims) !== undefined) return deny(revoked(hit.provider), found);
+      return authorized({ kind: 'allow', identity: hit, found }, route, ext);
     }
   }
   const parsed = parseToken(found.token);
@@ -91,9 +93,16 @@ export function decideHttp(
   const candidates = pickProviders(parsed, policy, route, extProviders);
   if (candidates instanceof Rejection) return deny(candidates, found);
   const decision = tryProviders(candidates, 0, parsed, found, nowMs, undefined);
-  if (cache === undefined) return decision;
-  if (decision instanceof Promise) return decision.then((d) => remember(cache, d, parsed, nowMs));
-  return remember(cache, decision, parsed, nowMs);
+  // The identity is cached before the route's requirements are asked of it: they are per check.
+  if (decision instanceof Promise) return decision.then((d) => authorized(cache === undefined ? d : remember(cache, d, parsed, nowMs), route, ext));
+  return authorized(cache === undefined ? decision : remember(cache, decision, parsed, nowMs), route, ext);
+}
+
+/** Authorization after authentication (SPEC §14): the route's (or context_extensions') scopes and claims. */
+function authorized(d: Decision, route: RouteSettings, ext: Readonly<Record<string, string>> | undefined): Decision {
+  if (d.kind !== 'allow') return d;
+  const unmet = unmetRequirement(d.identity.claims, d.identity.provider.name, route.require, ext);
+  return unmet === undefined ? d : deny(unmet, d.found);
 }
 
 /** `jwt.allow-missing`, when Envoy sends it, decides; else the route does. */

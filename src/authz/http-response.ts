@@ -15,7 +15,7 @@ import type { FoundToken } from '../token/extract.js';
 import { cacheEnabled } from './cache.js';
 import { claimHeaderValue } from './claim-headers.js';
 import type { Identity } from './identity.js';
-import { denyShape, identityHeaderNames, lookalikesOf } from './response.js';
+import { allowRemovals, anonymousRemovals, denyShape, fromAuthorization, identityHeaderNames } from './response.js';
 
 export interface HttpAnswer {
   readonly status: number;
@@ -28,6 +28,8 @@ export interface HttpResponder {
   allow(identity: Identity, found: FoundToken): HttpAnswer;
   anonymous(): HttpAnswer;
   deny(rejection: Rejection, tokenPresent: boolean): HttpAnswer;
+  /** A would-be deny under report-only (SPEC §14): the anonymous allow. */
+  reportOnly(): HttpAnswer;
 }
 
 /** Envoy's http_service removes the request headers this response header lists. */
@@ -47,7 +49,7 @@ export function createHttpResponder(config: Config): HttpResponder {
   const r = config.response;
   const claimHeaders = Object.entries(r.claimHeaders);
   const identityHeaders = identityHeaderNames(config);
-  const lookalikes = lookalikesOf(identityHeaders);
+  const removals = allowRemovals(config);
   const denies = new BoundedMap<string, HttpAnswer>(MAX_DENY_ANSWERS);
 
   const finish = (headers: string[], remove: readonly string[], status: number, body: string): HttpAnswer => {
@@ -56,11 +58,11 @@ export function createHttpResponder(config: Config): HttpResponder {
     return Object.freeze({ status, headers: Object.freeze(headers), body });
   };
 
-  const anonymous = finish(identityHeaders.flatMap((h) => [h, '']), [...identityHeaders, ...lookalikes], 200, '');
+  const anonymous = finish(identityHeaders.flatMap((h) => [h, '']), anonymousRemovals(config), 200, '');
 
   function deny(rejection: Rejection, tokenPresent: boolean): HttpAnswer {
     // A flood repeats a few denies: reuse each answer.
-    const key = `${tokenPresent ? 1 : 0}${rejection.reason}\0${rejection.message}`;
+    const key = `${tokenPresent ? 1 : 0}${rejection.reason}\0${rejection.message}\0${rejection.scope ?? ''}`;
     const known = denies.get(key);
     if (known !== undefined) return known;
     const { http, error, challenge } = denyShape(config, rejection, tokenPresent);
@@ -74,7 +76,7 @@ export function createHttpResponder(config: Config): HttpResponder {
   function buildAllow(identity: Identity, found: FoundToken): HttpAnswer {
     const headers = [r.principalHeader, wire(identity.user)];
     if (r.passThroughHeader !== '') headers.push(r.passThroughHeader, found.token);
-    const remove = [...lookalikes];
+    const remove = [...(fromAuthorization(found) ? removals.carried : removals.unchecked)];
     for (const [name, path] of claimHeaders) {
       const value = claimHeaderValue(identity.claims, path);
       headers.push(name, value === undefined ? '' : wire(value));
@@ -99,6 +101,7 @@ export function createHttpResponder(config: Config): HttpResponder {
       return answer;
     },
     anonymous: () => anonymous,
+    reportOnly: () => anonymous,
     deny,
   };
 }
@@ -113,7 +116,7 @@ function carrierRemoval(found: FoundToken, headers: string[], remove: string[]):
   if (s.kind === 'header') {
     // Never both set and remove one name: a header we just set wins.
     if (!headers.some((h, i) => i % 2 === 0 && h === s.name)) remove.push(s.name);
-  } else if (s.kind === 'cookie') {
+  } else if (s.kind === 'cookie' && !remove.includes('cookie')) {
     if (found.otherCookies !== undefined && found.otherCookies !== '') headers.push('cookie', wire(found.otherCookies));
     else remove.push('cookie');
   }

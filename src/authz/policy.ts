@@ -154,7 +154,7 @@ export function buildPolicy(config: Config, hooks: PolicyHooks = {}): Policy {
     byIssuer,
     issuerless: providers.filter((p) => p.config.requiredIssuer === undefined || p.config.requiredIssuer === ''),
     generation: ++generations,
-    routes: new RouteTable(config.routes),
+    routes: new RouteTable(config.routes, config.reportOnly),
     revocations: revocationFile,
   };
 }

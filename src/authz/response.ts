@@ -26,14 +26,21 @@ interface Built {
 }
 
 /**
- * CheckResponses for one config generation. With `dynamic-metadata` on, an answer names the
- * request's route (SPEC §11) when one matched, and a deny carries `reason`, `provider` and
- * `route` (SPEC §14) so that Envoy's access log and `check` can show them.
+ * CheckResponses for one config generation. With `dynamic-metadata` on, an allow names the
+ * request's route (SPEC §11) when one matched. A deny, and a report-only allow, always carry
+ * `reason`, `provider` and `route` (what is known; SPEC §14) so that Envoy's access log and
+ * `check` can show them: they hold no identity, so `dynamic-metadata: false` (which keeps the
+ * identity out of Envoy's metadata) does not take them away.
  */
 export interface Responder {
   allow(identity: Identity, found: FoundToken, route?: RouteSettings): CheckResponse;
   anonymous(route?: RouteSettings): CheckResponse;
   deny(rejection: Rejection, tokenPresent: boolean, route?: RouteSettings): CheckResponse;
+  /**
+   * A would-be deny under report-only (SPEC §14): the anonymous allow (every identity header
+   * removed), with the deny's metadata and `report_only: "true"`.
+   */
+  reportOnly(rejection: Rejection, route?: RouteSettings): CheckResponse;
   /** The client token page (SPEC §9): a 200 page through denied_response, so status.code is 7. */
   tokenPage(identity: Identity, found: FoundToken): CheckResponse;
 }
@@ -50,10 +57,34 @@ export const identityHeaderNames = (config: Config): string[] => {
  */
 export const lookalikesOf = (headers: readonly string[]): string[] => headers.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_'));
 
+/**
+ * Header hygiene (SPEC §14): what every allow removes besides the identity headers. `authorization`
+ * is added when the verified token did not come from it (`uncheckedAuthorization`): a credential
+ * nobody checked (a password-less Basic user is Trino's insecure-authenticator user). Never a
+ * header the answer sets.
+ */
+export function allowRemovals(config: Config): { readonly carried: readonly string[]; readonly unchecked: readonly string[] } {
+  const identity = identityHeaderNames(config);
+  const carried = [...new Set([...lookalikesOf(identity), ...config.response.removeHeaders])];
+  const unchecked = identity.includes(AUTHORIZATION) || carried.includes(AUTHORIZATION) ? carried : [...carried, AUTHORIZATION];
+  return { carried: Object.freeze(carried), unchecked: Object.freeze(unchecked) };
+}
+
+/** The anonymous (and report-only) allow removes every identity header, and any Authorization. */
+export const anonymousRemovals = (config: Config): string[] =>
+  [...new Set([...identityHeaderNames(config), ...allowRemovals(config).unchecked])];
+
+const AUTHORIZATION = 'authorization';
+
+/** True when the verified token came from the Authorization header: it was checked. */
+export const fromAuthorization = (found: FoundToken): boolean => found.source.kind === 'header' && found.source.name === AUTHORIZATION;
+
 /** The parts of a deny (SPEC §5) both transports share: statuses, `error`, the RFC 6750 challenge of a 401. */
 export function denyShape(config: Config, rejection: Rejection, tokenPresent: boolean) {
   const { http, grpc } = REASONS[rejection.reason];
-  const challenge = http !== 401 ? undefined
+  // RFC 6750 §3.1: the one 403 with a challenge names every scope the route requires.
+  const challenge = rejection.scope !== undefined ? `Bearer realm="${config.realm}", error="insufficient_scope", scope="${rejection.scope}"`
+    : http !== 401 ? undefined
     : tokenPresent ? `Bearer realm="${config.realm}", error="invalid_token", error_description="${rejection.reason}"`
     : `Bearer realm="${config.realm}"`;
   const error = http === 401 && !tokenPresent ? 'unauthorized' : ERROR_KIND[http];
@@ -64,11 +95,12 @@ export function denyShape(config: Config, rejection: Rejection, tokenPresent: bo
 export function createResponder(config: Config): Responder {
   const r = config.response;
   const claimHeaders = Object.entries(r.claimHeaders);
-  const identityHeaders = identityHeaderNames(config);
-  // Frozen: allow answers without claim headers or carrier removal share it as their removal list.
-  const lookalikes: readonly string[] = Object.freeze(lookalikesOf(identityHeaders));
-  const anonymousOk = { headers: [], headers_to_remove: [...identityHeaders, ...lookalikes], query_parameters_to_remove: [] };
+  // Frozen: allow answers without claim headers or carrier removal share them as their removal list.
+  const removals = allowRemovals(config);
+  const anonymousOk = { headers: [], headers_to_remove: anonymousRemovals(config), query_parameters_to_remove: [] };
   const anonymous: CheckResponse = reusedAnswer({ status: OK_STATUS, ok_response: anonymousOk });
+  // Report-only allows, per reason, provider and route (bounded like the denies).
+  const reportOnlyAnswers = new BoundedMap<string, CheckResponse>(MAX_DENY_ANSWERS);
   // The anonymous allow that names its route, per route label (bounded: labels of combined routes vary).
   const anonymousOn = new BoundedMap<string, CheckResponse>(MAX_DENY_ANSWERS);
   // Messages may quote the token (an alg name, a claim): bounded.
@@ -76,7 +108,7 @@ export function createResponder(config: Config): Responder {
   const denyParts = new Map<string, { status: { code: number }; grpc: { code: number }; headers: HeaderValueOption[]; error: string }>();
 
   function denyTemplate(rejection: Rejection, tokenPresent: boolean) {
-    const cacheKey = `${rejection.reason}/${tokenPresent ? 1 : 0}`;
+    const cacheKey = `${rejection.reason}/${tokenPresent ? 1 : 0}/${rejection.scope ?? ''}`;
     let t = denyParts.get(cacheKey);
     if (t === undefined) {
       const { http, grpc, error, challenge } = denyShape(config, rejection, tokenPresent);
@@ -94,11 +126,12 @@ export function createResponder(config: Config): Responder {
   function buildAllow(identity: Identity, found: FoundToken, route: RouteSettings): CheckResponse {
     const headers = [setHeader(r.principalHeader, identity.user)];
     if (r.passThroughHeader !== '') headers.push(setHeader(r.passThroughHeader, found.token));
-    let remove: readonly string[] = lookalikes;
+    const base = fromAuthorization(found) ? removals.carried : removals.unchecked;
+    let remove: readonly string[] = base;
     let queryRemove: readonly string[] = NONE;
     // Only a claim header that is absent or a carrier to take off adds to the constant lists.
     if (!constantRemovals) {
-      const removeMore: string[] = [...lookalikes];
+      const removeMore: string[] = [...base];
       for (const [name, path] of claimHeaders) {
         const value = claimHeaderValue(identity.claims, path);
         if (value === undefined) removeMore.push(name);
@@ -149,17 +182,25 @@ export function createResponder(config: Config): Responder {
       const body = renderTokenPage({ token: found.token, user: identity.user, exp: identity.claims['exp'] });
       return { status: PAGE_STATUS, denied_response: { status: PAGE_HTTP_STATUS, headers: TOKEN_PAGE_HEADERS, body } };
     },
+    reportOnly(rejection, route = DEFAULT_ROUTE) {
+      const key = `${rejection.reason}\0${rejection.provider}\0${route.label ?? ''}`;
+      let answer = reportOnlyAnswers.get(key);
+      if (answer === undefined) {
+        const { fields } = denyMetadata(rejection, route);
+        answer = reusedAnswer({ status: OK_STATUS, ok_response: anonymousOk, dynamic_metadata: { fields: { ...fields, report_only: str('true') } } });
+        reportOnlyAnswers.set(key, answer);
+      }
+      return answer;
+    },
     deny(rejection, tokenPresent, route = DEFAULT_ROUTE) {
       // A flood repeats a few denies: reuse each answer (frozen, so its bytes are encoded once).
-      const key = `${tokenPresent ? 1 : 0}${rejection.reason}\0${rejection.message}\0${rejection.provider}\0${route.label ?? ''}`;
+      const key = `${tokenPresent ? 1 : 0}${rejection.reason}\0${rejection.message}\0${rejection.provider}\0${route.label ?? ''}\0${rejection.scope ?? ''}`;
       const known = denies.get(key);
       if (known !== undefined) return known;
       const t = denyTemplate(rejection, tokenPresent);
       const body = JSON.stringify({ error: t.error, reason: rejection.reason, message: rejection.message });
       const denied_response = { status: t.status, headers: t.headers, body };
-      const answer: CheckResponse = reusedAnswer(
-        r.dynamicMetadata ? { status: t.grpc, denied_response, dynamic_metadata: denyMetadata(rejection, route) } : { status: t.grpc, denied_response },
-      );
+      const answer: CheckResponse = reusedAnswer({ status: t.grpc, denied_response, dynamic_metadata: denyMetadata(rejection, route) });
       denies.set(key, answer);
       return answer;
     },
@@ -174,6 +215,8 @@ function carrierRemoval(found: FoundToken, headers: HeaderValueOption[], remove:
   } else if (s.kind === 'header') {
     // Never both set and remove one name: a header we just set wins.
     if (!headers.some((h) => h.header.key === s.name)) remove.push(s.name);
+  } else if (remove.includes('cookie')) {
+    // response.remove-headers takes every cookie off: nothing to rewrite.
   } else if (found.otherCookies !== undefined && found.otherCookies !== '') {
     headers.push(setHeader('cookie', found.otherCookies));
   } else {

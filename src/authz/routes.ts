@@ -14,6 +14,7 @@
 import type { RouteConfig } from '../config/types.js';
 import { headerValue, requestPath, type HttpRequestAttributes } from '../envoy/check-request.js';
 import { BoundedMap } from '../util/bounded-map.js';
+import { bothRequirements, compileRequirements, type CompiledRequirements } from './requirements.js';
 import { canonicalHost, envoyPath, hasOneReading, lenientPath, opaqueSeparatorPath } from '../util/url-path.js';
 
 /** What a route decides, after the table (and, in decide.ts, context_extensions) had their say. */
@@ -23,10 +24,21 @@ export interface RouteSettings {
   readonly allowMissing: boolean;
   /** Only these providers may accept the token; undefined: every provider. */
   readonly providers: ReadonlySet<string> | undefined;
+  /** Scopes and claims the verified token must hold (SPEC §14). */
+  readonly require: CompiledRequirements;
+  /** A would-be deny is answered as an allow without identity, and counted (SPEC §14). */
+  readonly reportOnly: boolean;
 }
 
-/** No route matched (or there is no table): every provider, token required. */
-export const DEFAULT_ROUTE: RouteSettings = Object.freeze({ label: undefined, allowMissing: false, providers: undefined });
+const NO_REQUIREMENTS: CompiledRequirements = Object.freeze(compileRequirements(undefined));
+
+/**
+ * No route matched (or there is no table): every provider, token required, enforced. Also what
+ * a request that could not be checked at all is answered under, so never report-only.
+ */
+export const DEFAULT_ROUTE: RouteSettings = Object.freeze({
+  label: undefined, allowMissing: false, providers: undefined, require: NO_REQUIREMENTS, reportOnly: false,
+});
 /** How the default shows in a combined label and in verify. */
 export const DEFAULT_LABEL = '(default)';
 const MAX_COMBINED = 1024;
@@ -103,6 +115,8 @@ function merge(x: RouteSettings, y: RouteSettings): RouteSettings {
     label: `${x.label ?? DEFAULT_LABEL}+${y.label ?? DEFAULT_LABEL}`,
     allowMissing: x.allowMissing && y.allowMissing,
     providers: intersect(x.providers, y.providers),
+    require: bothRequirements(x.require, y.require),
+    reportOnly: x.reportOnly && y.reportOnly,
   });
 }
 
@@ -119,8 +133,12 @@ export class RouteTable {
    * can pick many pairs of a large table: bounded.
    */
   private readonly combined = new BoundedMap<number, RouteSettings>(MAX_COMBINED);
+  /** No route matched: DEFAULT_ROUTE, report-only when the config says so globally. */
+  private readonly fallback: RouteSettings;
 
-  constructor(configs: readonly RouteConfig[]) {
+  /** `reportOnly`: the global `report-only`, for routes that do not set their own. */
+  constructor(configs: readonly RouteConfig[], reportOnly = false) {
+    this.fallback = reportOnly ? Object.freeze({ ...DEFAULT_ROUTE, reportOnly }) : DEFAULT_ROUTE;
     this.routes = configs.map((rc, index): Compiled => {
       const { hosts, pathPrefix, path, methods } = rc.match;
       const methodSet = methods === undefined ? undefined : new Set(methods.includes('GET') ? [...methods, 'HEAD'] : methods);
@@ -130,6 +148,8 @@ export class RouteTable {
           label: rc.name ?? `routes[${index}]`,
           allowMissing: rc.allowMissing,
           providers: rc.providers === undefined ? undefined : new Set(rc.providers),
+          require: rc.require === undefined ? NO_REQUIREMENTS : compileRequirements(rc.require),
+          reportOnly: rc.reportOnly ?? reportOnly,
         }),
         hosts: hosts === undefined ? undefined : new Set(hosts.filter((h) => !h.startsWith('*.'))),
         suffixes: (hosts ?? []).filter((h) => h.startsWith('*.')).map((h) => h.slice(1)),
@@ -150,7 +170,7 @@ export class RouteTable {
 
   /** The settings for `http`: its route's, both routes' when the readings disagree, or DEFAULT_ROUTE. */
   select(http: HttpRequestAttributes): RouteSettings {
-    if (this.routes.length === 0) return DEFAULT_ROUTE;
+    if (this.routes.length === 0) return this.fallback;
     const host = this.needsHost ? canonicalHost(http.host || headerValue(http, ':authority') || headerValue(http, 'host') || '') : '';
     const method = this.needsMethod ? (http.method || headerValue(http, ':method') || '').toUpperCase() : '';
     if (!this.needsPath) return this.settingsOf(this.scan(this.routes, '', host, method, 0));
@@ -185,7 +205,7 @@ export class RouteTable {
   }
 
   private settingsOf(i: number): RouteSettings {
-    return this.routes[i]?.settings ?? DEFAULT_ROUTE;
+    return this.routes[i]?.settings ?? this.fallback;
   }
 
   private both(a: number, b: number): RouteSettings {

@@ -46,6 +46,8 @@ export function summarize(res: DecodedCheckResponse): Record<string, unknown> {
     decision: code === 0 ? 'allow' : 'deny',
     grpcStatus: code,
     ...route,
+    // Report-only (SPEC §14): allowed, but enforcing would have denied it for this reason.
+    ...(metadata?.['report_only'] === 'true' ? { reportOnly: true, wouldDeny: metadata['reason'] } : {}),
     headers: headerObject(ok?.headers),
     headersToRemove: ok?.headers_to_remove ?? [],
     ...(ok?.query_parameters_to_remove?.length ? { queryParametersToRemove: ok.query_parameters_to_remove } : {}),

@@ -5,6 +5,9 @@ import { buildPolicy, type Policy } from '../authz/policy.js';
 import { decide } from '../authz/decide.js';
 import { describeRule, type RevocationList } from '../authz/revocation.js';
 import { DEFAULT_LABEL } from '../authz/routes.js';
+import { describeRequirements } from '../authz/requirements.js';
+
+const REQUIREMENT_REASONS: ReadonlySet<string> = new Set(['insufficient_scope', 'claim_mismatch']);
 import type { HttpRequestAttributes } from '../envoy/check-request.js';
 import { configToYaml, loadConfigFile } from '../config/load.js';
 import type { TokenSource } from '../config/types.js';
@@ -78,8 +81,14 @@ export async function runVerify(args: CliArgs): Promise<number> {
           : { decision: 'allow', anonymous: true };
     const name = decision.kind === 'allow' ? decision.identity.provider.name : decision.kind === 'deny' ? decision.rejection.provider : '';
     const discovery = discoveryOf(policy, name);
-    // With a route table, the route that matched (SPEC §11).
-    const routed = policy.routes.size === 0 ? out : { ...out, route: route.label ?? DEFAULT_LABEL };
+    // With a route table, the route that matched (SPEC §11), what it requires and whether that held (§14).
+    const required = describeRequirements(route.require);
+    const held = decision.kind === 'allow' ? true : decision.kind === 'deny' && REQUIREMENT_REASONS.has(decision.rejection.reason) ? false : undefined;
+    const policyOut = {
+      ...(required === undefined ? {} : { requires: required, ...(held === undefined ? {} : { requirementsMet: held }) }),
+      ...(route.reportOnly && decision.kind === 'deny' ? { reportOnly: true, answered: 'allow, without identity headers (report-only)' } : {}),
+    };
+    const routed = policy.routes.size === 0 ? { ...out, ...policyOut } : { ...out, route: route.label ?? DEFAULT_LABEL, ...policyOut };
     process.stdout.write(`${JSON.stringify(discovery === undefined ? routed : { ...routed, discovery }, null, 2)}\n`);
     return out.decision === 'allow' ? 0 : 1;
   } finally {

@@ -86,6 +86,14 @@ export function crossCheck(tree: Tree, ctx: Ctx): void {
     claim(`response.claim-headers.${header}`, header, node ?? { path: `response.claim-headers.${header}` });
   }
 
+  // An allow that sets a header must not also remove it; removing the token's header is forward-original: false.
+  const removed = response?.['remove-headers'];
+  for (const h of Array.isArray(removed) ? removed.filter((n): n is string => typeof n === 'string') : []) {
+    const owner = used.get(h);
+    if (owner !== undefined) problem(ctx, where(ctx, 'response.remove-headers'), `"${h}" is also set by ${owner}`);
+    else if (sourceHeaders.has(h)) problem(ctx, where(ctx, 'response.remove-headers'), `"${h}" is a token source; use forward-original: false to remove the token's carrier`);
+  }
+
   const names = new Map<string, number>();
   trees(tree, 'providers').forEach((p, i) => {
     const name = str(p, 'name');
@@ -119,6 +127,9 @@ function checkRoutes(tree: Tree, ctx: Ctx): void {
     const present = keysAt(ctx, `${canon}.match`).filter((k) => MATCH_KEYS.includes(k));
     if (present.length === 0 && ctx.nodes.has(`${canon}.match`)) {
       problem(ctx, where(ctx, `${canon}.match`), `is empty: give at least one of ${oneOf(MATCH_KEYS)} (a route that matches everything is path-prefix: /)`);
+    }
+    if (ctx.nodes.has(`${canon}.require`) && keysAt(ctx, `${canon}.require`).length === 0) {
+      problem(ctx, where(ctx, `${canon}.require`), 'is empty: give scopes, claims or both');
     }
     if (present.includes('path') && present.includes('path-prefix')) {
       problem(ctx, where(ctx, `${canon}.match`), 'path and path-prefix are exclusive');

@@ -23,6 +23,7 @@ export const KEY_KINDS = [
   'string', 'issuer', 'realm', 'header', 'optional-header', 'claim-headers', 'provider-name',
   'key-file', 'file', 'audience', 'algorithms', 'pattern', 'url-path', 'token-name',
   'original-request', 'route-name', 'route-hosts', 'route-path', 'methods', 'provider-names',
+  'header-list', 'scopes', 'claim-requirements',
 ] as const;
 export type KeyKind = (typeof KEY_KINDS)[number];
 export type LeafKind = Exclude<KeyKind, 'section' | 'list'>;
@@ -55,6 +56,9 @@ export interface KindValue {
   readonly 'route-path': string;
   readonly 'methods': readonly string[];
   readonly 'provider-names': readonly string[];
+  readonly 'header-list': readonly string[];
+  readonly 'scopes': readonly string[];
+  readonly 'claim-requirements': Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -171,7 +175,10 @@ const ROWS = [
     description: 'Extra headers set from claims (arrays joined with ","), e.g. { x-jwt-email: email }.' },
   { path: 'response.dynamic-metadata', field: 'response.dynamicMetadata', kind: 'boolean',
     type: 'boolean', default: 'true',
-    description: 'Put principal, user, provider, iss and sub in CheckResponse.dynamic_metadata.' },
+    description: 'Put principal, user, provider, iss, sub (and the route) in the dynamic_metadata of an allow. Deny and report-only answers carry reason, provider and route either way.' },
+  { path: 'response.remove-headers', field: 'response.removeHeaders', kind: 'header-list', unsetIsEmpty: true,
+    type: 'list of header name', default: '',
+    description: 'Request headers every allow removes upstream (e.g. for Trino x-trino-original-user); compared lower-case. An Authorization header that did not carry the verified token is removed anyway.' },
   { path: 'cache', field: 'cache', kind: 'section',
     type: 'mapping', default: '',
     description: 'Verified-token cache.' },
@@ -289,6 +296,21 @@ const ROWS = [
   { path: 'revocations.file', field: 'revocations.file', kind: 'file', required: true,
     type: 'file path', default: '',
     description: 'JSON rules file {"rules": [...]}, each rule one of {jti}, {jti, iss}, {iss, sub}, {iss, sub, issued-before}, {iss, issued-before} (RFC 3339; tokens with an older iat, or none, are revoked). Re-read when it changes; a broken new version keeps the last good rules. Required with revocations.' },
+  { path: 'routes[].require', field: 'routes[].require', kind: 'section', optional: true,
+    type: 'mapping', default: '',
+    description: 'What the verified token must hold on this route, with scopes and/or claims; jwt.require-scopes and jwt.require-claims replace each part.' },
+  { path: 'routes[].require.scopes', field: 'routes[].require.scopes', kind: 'scopes',
+    type: 'list of scope', default: '',
+    description: 'Every one must be in the token\'s scope (space-separated) or scp (string or list); else insufficient_scope (403).' },
+  { path: 'routes[].require.claims', field: 'routes[].require.claims', kind: 'claim-requirements',
+    type: 'map of claim path to list of string', default: '',
+    description: 'For every claim path (dots walk into objects), the claim (a string or a list of strings) must hold one of the values; else claim_mismatch (403).' },
+  { path: 'routes[].report-only', field: 'routes[].reportOnly', kind: 'boolean',
+    type: 'boolean', default: '',
+    description: 'Like report-only, for this route. Unset: the global report-only.' },
+  { path: 'report-only', field: 'reportOnly', kind: 'boolean',
+    type: 'boolean', default: 'false',
+    description: 'true: a would-be deny is answered as an allow with every identity header removed, logged and counted in jwt_ext_authz_report_only_denials_total (a dry run).' },
 ] as const satisfies readonly KeySpec[];
 
 /** The rows with their literal types, for the consistency checks in build.ts. */

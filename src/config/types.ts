@@ -62,6 +62,14 @@ export interface RouteMatchConfig {
   readonly methods?: readonly string[];
 }
 
+/** A route's claim and scope requirements (SPEC §14). */
+export interface RouteRequireConfig {
+  /** Every one must be in the token's `scope` or `scp`. */
+  readonly scopes?: readonly string[];
+  /** Claim path (dots walk into objects) → accepted values: any one of them, for every path. */
+  readonly claims?: Readonly<Record<string, readonly string[]>>;
+}
+
 /** One row of the route table (SPEC §11); the first that matches wins. */
 export interface RouteConfig {
   readonly name?: string;
@@ -69,6 +77,9 @@ export interface RouteConfig {
   /** Absent: every provider. */
   readonly providers?: readonly string[];
   readonly allowMissing: boolean;
+  readonly require?: RouteRequireConfig;
+  /** Absent: the global `reportOnly`. */
+  readonly reportOnly?: boolean;
 }
 
 export interface TlsConfig {
@@ -99,6 +110,8 @@ export interface Config {
     /** header name (lower-case) → claim path */
     readonly claimHeaders: Readonly<Record<string, string>>;
     readonly dynamicMetadata: boolean;
+    /** Request headers (lower-case) every allow removes (SPEC §14). */
+    readonly removeHeaders: readonly string[];
   };
   /** Either limit at 0 disables the cache. */
   readonly cache: { readonly maxEntries: number; readonly maxBytes: number };
@@ -115,4 +128,6 @@ export interface Config {
   readonly routes: readonly RouteConfig[];
   /** Revocation rules (SPEC §14); absent: nothing is revoked. */
   readonly revocations?: { readonly file: string };
+  /** A would-be deny is answered as an allow without identity, and counted (SPEC §14). */
+  readonly reportOnly: boolean;
 }

@@ -20,6 +20,8 @@ const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HOST_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 const ORIGINAL_REQUESTS = ['path', 'x-original', 'x-forwarded'] as const;
+/** RFC 6749 §3.3 scope-token; also what can be quoted in a WWW-Authenticate challenge. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** Why `h` can not be a route host (SPEC §11), or undefined. */
 function hostProblem(h: string): string | undefined {
@@ -251,6 +253,48 @@ const LEAF: { readonly [K in LeafKind]: LeafParser<KindValue[K]> } = {
     TOKEN.test(m) ? { value: m.toUpperCase() } : { problem: `"${m}" is not an HTTP method` }),
   'provider-names': (raw, _s, ctx) => checkedList(raw, ctx, 'a provider name', (n) =>
     PROVIDER_NAME.test(n) ? { value: n } : { problem: `"${n}" is not a valid provider name` }),
+  'header-list': (raw, _s, ctx) => {
+    const list = stringList(raw, ctx, 'a header name');
+    if (list === INVALID) return INVALID;
+    const out: string[] = [];
+    let ok = true;
+    for (const name of list) {
+      const lower = name.toLowerCase();
+      if (!HEADER_TOKEN.test(lower)) { problem(ctx, raw, `"${name}" is not a valid HTTP header name`); ok = false; }
+      else if (lower === 'host') { problem(ctx, raw, '"host" can not be removed (Envoy refuses to)'); ok = false; }
+      else if (!out.includes(lower)) out.push(lower);
+    }
+    return ok ? out : INVALID;
+  },
+  'scopes': (raw, _s, ctx) => {
+    // `scopes: "read write"` is a list too: a scope never holds a space.
+    const list = stringList(raw, ctx, 'a scope');
+    if (list === INVALID) return INVALID;
+    const out = [...new Set(list.flatMap((s) => s.split(' ').filter((x) => x !== '')))];
+    const bad = out.find((s) => !SCOPE_TOKEN.test(s));
+    if (bad !== undefined) { problem(ctx, raw, `"${bad}" is not a scope (RFC 6749: printable ASCII without space, " or \\)`); return INVALID; }
+    if (out.length === 0) { problem(ctx, raw, 'must list at least one scope (leave it out to require none)'); return INVALID; }
+    return out;
+  },
+  'claim-requirements': (raw, _s, ctx) => {
+    if (raw.kind !== 'map') { problem(ctx, raw, `expected a mapping of claim path to a list of values, got ${describe(raw)}`); return INVALID; }
+    const out = new Map<string, readonly string[]>();
+    let ok = true;
+    for (const [path, value] of raw.entries) {
+      if (path === '' || path.startsWith('.') || path.endsWith('.') || path.includes('..')) {
+        problem(ctx, value, `"${path}" is not a claim path (names joined with ".")`);
+        ok = false;
+        continue;
+      }
+      const values = stringList(value, ctx, 'a claim value');
+      if (values === INVALID) { ok = false; continue; }
+      if (values.length === 0) { problem(ctx, value, `claim "${path}" must list at least one value`); ok = false; continue; }
+      out.set(path, [...new Set(values)]);
+    }
+    if (ok && out.size === 0) { problem(ctx, raw, 'must name at least one claim (leave it out to require none)'); return INVALID; }
+    // A Map, then fromEntries: a claim named __proto__ stays an ordinary entry.
+    return ok ? Object.fromEntries(out) : INVALID;
+  },
 };
 
 const SPEC_BY_PATH = new Map(SCHEMA.map((s) => [s.path, s]));

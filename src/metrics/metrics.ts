@@ -6,6 +6,8 @@ export interface Metrics {
   readonly registry: Registry;
   readonly checks: Counter<'decision' | 'transport'>;
   readonly rejections: Counter<'reason' | 'provider'>;
+  /** Would-be denies answered as allows under report-only (SPEC §14); not in `rejections`. */
+  readonly reportOnlyDenials: Counter<'reason' | 'provider'>;
   readonly checkDuration: Histogram<'decision' | 'transport'>;
   readonly keyFetches: Counter<'provider' | 'result' | 'trigger'>;
   readonly keyFetchDuration: Histogram<'provider'>;
@@ -35,6 +37,7 @@ export const METRIC_NAMES = [
   'jwt_ext_authz_key_fetch_last_success_timestamp_seconds',
   'jwt_ext_authz_token_cache_lookups_total',
   'jwt_ext_authz_config_reloads_total',
+  'jwt_ext_authz_report_only_denials_total',
 ] as const;
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -90,12 +93,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       aggregator: 'max',
     }),
     cacheLookups: new Counter({ name: 'jwt_ext_authz_token_cache_lookups_total', help: 'Verified-token cache lookups, by result.', labelNames: ['result'], registers, collect }),
+    reportOnlyDenials: new Counter({
+      name: 'jwt_ext_authz_report_only_denials_total',
+      help: 'Checks report-only answered as allows that enforcing would deny, by reason code and provider ("" when no provider was chosen).',
+      labelNames: ['reason', 'provider'],
+      registers,
+    }),
     configReloads: new Counter({ name: 'jwt_ext_authz_config_reloads_total', help: 'Configuration reloads, by result.', labelNames: ['result'], registers }),
     onCollect: (flush) => void flushers.push(flush),
   };
   // Every series a dashboard needs exists from startup, at 0 (SPEC §7).
   for (const decision of ['allow', 'deny']) for (const transport of TRANSPORTS) m.checks.inc({ decision, transport }, 0);
   for (const reason of REASON_CODES) m.rejections.inc({ reason, provider: '' }, 0);
+  for (const reason of REASON_CODES) m.reportOnlyDenials.inc({ reason, provider: '' }, 0);
   for (const result of ['hit', 'miss']) m.cacheLookups.inc({ result }, 0);
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);
   return m;

@@ -132,6 +132,39 @@ describe('verify', () => {
   });
 });
 
+describe('verify with route requirements (SPEC §14)', () => {
+  it('names what the route requires and whether the token meets it, and shows a report-only deny', async () => {
+    const dir = tempDir();
+    const keys = testKeys();
+    writeKey(dir, 'k.pem', keys.rsa.publicKey);
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `providers:
+  - name: corp
+    key-file: k.pem
+    required-issuer: https://idp.test/
+routes:
+  - name: admin
+    match: { path-prefix: /admin }
+    require: { scopes: [admin], claims: { groups: [ops] } }
+  - name: dry
+    match: { path-prefix: /dry }
+    require: { scopes: [admin] }
+    report-only: true
+`);
+    const tk = await sign({ iss: 'https://idp.test/', sub: 'alice', exp: nowSeconds() + 60, scope: 'read', groups: ['ops'] }, keys.rsa.privateKey);
+    const denied = await runCli(['verify', '--config', file, '--token', tk, '--path', '/admin/x']);
+    assert.equal(denied.code, 1, denied.stderr);
+    const out = JSON.parse(denied.stdout) as Record<string, unknown>;
+    assert.equal(out['reason'], 'insufficient_scope');
+    assert.equal(out['route'], 'admin');
+    assert.deepEqual(out['requires'], { scopes: ['admin'], claims: { groups: ['ops'] } });
+    assert.equal(out['requirementsMet'], false);
+    const dry = JSON.parse((await runCli(['verify', '--config', file, '--token', tk, '--path', '/dry/x'])).stdout) as Record<string, unknown>;
+    assert.equal(dry['reason'], 'insufficient_scope');
+    assert.equal(dry['reportOnly'], true);
+  });
+});
+
 describe('usage', () => {
   it('exits 2 for an unknown command', async () => {
     const res = await runCli(['frobnicate']);

@@ -31,6 +31,7 @@ test('fills every default for a minimal YAML file with one provider', () => {
       forwardOriginal: true,
       claimHeaders: {},
       dynamicMetadata: true,
+      removeHeaders: [],
     },
     cache: { maxEntries: 10_000, maxBytes: 16_777_216 },
     providers: [{
@@ -46,6 +47,7 @@ test('fills every default for a minimal YAML file with one provider', () => {
     httpListen: 'off',
     http: { originalRequest: 'path' },
     routes: [],
+    reportOnly: false,
   };
   assert.deepEqual(config, expected);
 });
@@ -132,7 +134,7 @@ realm: r
 token:
   sources: [{ header: a, scheme: S }, { cookie: c }, { query: q }]
   max-bytes: 100
-response: { principal-header: x-p, pass-through-header: x-t, forward-original: false, claim-headers: { x-e: email }, dynamic-metadata: false }
+response: { principal-header: x-p, pass-through-header: x-t, forward-original: false, claim-headers: { x-e: email }, dynamic-metadata: false, remove-headers: [X-R] }
 cache: { max-entries: 1, max-bytes: 2 }
 providers:
   - name: a
@@ -155,15 +157,18 @@ routes:
     match: { hosts: [a.example.com], path-prefix: /p, methods: [GET] }
     providers: [a]
     allow-missing: true
+    require: { scopes: [read], claims: { org.team: [ops, sre] } }
+    report-only: false
   - match: { path: /x }
 revocations: { file: /revoked.json }
+report-only: true
 `;
   const config = parseConfig(text, '/c.yaml');
   const yaml = configToYaml(config);
   const written = new Set<string>();
   const walk = (v: unknown, prefix: string): void => {
     if (Array.isArray(v)) for (const item of v) walk(item, `${prefix}[]`);
-    else if (typeof v === 'object' && v !== null && prefix !== 'response.claim-headers') {
+    else if (typeof v === 'object' && v !== null && prefix !== 'response.claim-headers' && prefix !== 'routes[].require.claims') {
       for (const [k, child] of Object.entries(v)) {
         const p = prefix === '' ? k : `${prefix}.${k}`;
         written.add(p);
@@ -175,6 +180,11 @@ revocations: { file: /revoked.json }
   assert.deepEqual([...written].sort(), CONFIG_KEYS.map((k) => k.path).sort());
   assert.deepEqual(parseConfig(yaml, '/c.yaml'), config);
   assert.match(yaml, /clock-skew: 90s/);
+  assert.deepEqual(config.response.removeHeaders, ['x-r']);
+  assert.deepEqual(config.routes[0]?.require, { scopes: ['read'], claims: { 'org.team': ['ops', 'sre'] } });
+  assert.equal(config.routes[0]?.reportOnly, false);
+  assert.equal(config.routes[1]?.reportOnly, undefined);
+  assert.equal(config.reportOnly, true);
   assert.deepEqual(config.token.sources, [
     { kind: 'header', name: 'a', scheme: 'S' }, { kind: 'cookie', name: 'c' }, { kind: 'query', name: 'q' },
   ]);
@@ -183,7 +193,7 @@ revocations: { file: /revoked.json }
 test('configToYaml leaves out what is unset: empty audience, no user mapping, optional sections', () => {
   const doc: unknown = parseYaml(configToYaml(parseConfig(MINIMAL, '/c.yaml')));
   assert.ok(typeof doc === 'object' && doc !== null);
-  assert.deepEqual(Object.keys(doc), ['listen', 'admin-listen', 'http-listen', 'workers', 'clock-skew', 'realm', 'token', 'response', 'cache', 'providers', 'http']);
+  assert.deepEqual(Object.keys(doc), ['listen', 'admin-listen', 'http-listen', 'workers', 'clock-skew', 'realm', 'token', 'response', 'cache', 'providers', 'http', 'report-only']);
   const providers: unknown = 'providers' in doc ? doc.providers : undefined;
   assert.ok(Array.isArray(providers));
   assert.deepEqual(Object.keys(providers[0]), ['name', 'key-file', 'discovery', 'principal-field', 'require-expiration', 'jwks']);

@@ -47,6 +47,7 @@ response.forward-original=FALSE
 response.claim-headers.X-Jwt-Email=email
 response.claim-headers.x-jwt-groups=groups
 response.dynamic-metadata=true
+response.remove-headers=X-Trino-Original-User, x-presto-user
 cache.max-entries=0
 tls.cert-file=/tls/tls.crt
 tls.key-file=/tls/tls.key
@@ -66,6 +67,7 @@ token-page.path=/token
     forwardOriginal: false,
     claimHeaders: { 'x-jwt-email': 'email', 'x-jwt-groups': 'groups' },
     dynamicMetadata: true,
+    removeHeaders: ['x-trino-original-user', 'x-presto-user'],
   });
   assert.equal(config.cache.maxEntries, 0);
   assert.deepEqual(config.tls, { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' });

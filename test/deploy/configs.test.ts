@@ -20,7 +20,7 @@ import { checkRequest } from '../helpers/requests.js';
 import { adminGet, eventually, grpcHealth } from '../helpers/scrape.js';
 import { tempDir } from '../helpers/service.js';
 import {
-  ISTIO_CONFIG, PAIRINGS, type OurConfig, connectionManagers, contextExtensions, envoyNamed, isObject, ourConfigs, parseOurConfig, routes,
+  DEPLOY, ISTIO_CONFIG, PAIRINGS, type OurConfig, connectionManagers, contextExtensions, envoyNamed, isObject, ourConfigs, parseOurConfig, routes,
 } from './support.js';
 
 /** Where a shipped config's files and listeners go in the test. */
@@ -142,6 +142,35 @@ describe('Shipped jwt-ext-authz configs', () => {
     assert.equal(config.providers[0]?.userMapping.pattern, '(.*)@example\\.com');
     assert.equal(config.response.principalHeader, 'x-trino-user');
     assert.notEqual(config.response.passThroughHeader, '');
+  });
+
+  it('the Trino config removes the headers its README lists, and denies the README\'s Basic-header case', async () => {
+    assert.ok(idp);
+    const c = configs.find((x) => x.where === 'deploy/trino/jwt-ext-authz.properties');
+    assert.ok(c);
+    const file = fileName(c, 99);
+    writeFileSync(file, rewrite(c, { ...files(), listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', jwksUrl: `${idp.url}/jwks.json` }));
+    const config = loadConfigFile(file);
+    const readme = readFileSync(join(DEPLOY, 'trino', 'README.md'), 'utf8');
+    for (const h of ['x-trino-original-user', 'x-trino-extra-credential', 'x-presto-user']) {
+      assert.ok(config.response.removeHeaders.includes(h), h);
+      assert.match(readme.toLowerCase(), new RegExp(`\`${h}\``), `the README explains ${h}`);
+    }
+    const service = await startService(config, { logger: createLogger('error', new PassThrough()) });
+    const client = createCheckClient(service.grpcAddress, credentials.createInsecure());
+    try {
+      await eventually(() => service.ready(), 5000, 'ready');
+      const token = await sign({ sub: 'alice@example.com', exp: nowSeconds() + 300, iss: config.providers[0]?.requiredIssuer ?? '', aud: 'trino' }, signer.privateKey, { kid: 'k1' });
+      const res = await client.check(checkRequest({ authorization: `Bearer ${token}`, 'x-trino-original-user': 'admin' }));
+      assert.equal(assertAllow(res)['x-trino-user'], 'alice');
+      for (const h of config.response.removeHeaders) assert.ok(res.ok_response?.headers_to_remove?.includes(h), h);
+      // Bearer is the only source here: a password-less Basic user is no token, so no access.
+      const basic = `Basic ${Buffer.from('admin:').toString('base64')}`;
+      assertDeny(await client.check(checkRequest({ authorization: basic, 'x-trino-user': 'admin' })), 'missing_token');
+    } finally {
+      client.close();
+      await service.stop(1000);
+    }
   });
 
   for (const [i, c] of configs.entries()) {

@@ -123,6 +123,34 @@ describe('Envoy configs', () => {
   });
 });
 
+describe('Envoy access log of the standalone front proxy', () => {
+  const envoy = envoyNamed('deploy/envoy/envoy.yaml');
+
+  it('logs ext_authz dynamic metadata fields that jwt-ext-authz emits, under the filter\'s namespace', async () => {
+    const [hcm] = connectionManagers(envoy);
+    const [log] = objects(hcm?.['access_log'], 'access_log');
+    assert.equal(at(log, 'typed_config', '@type'), 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog');
+    const format = obj(at(log, 'typed_config', 'log_format', 'json_format'), 'json_format');
+    const used = Object.values(format).flatMap((v) => [...String(v).matchAll(/%DYNAMIC_METADATA\(([^:)]+):([^):]+)\)%/g)].map((m) => [m[1], m[2]]));
+    assert.ok(used.some(([, key]) => key === 'reason'), 'the deny reason is logged');
+    // Every field named is one some answer carries (read from real answers, not a list kept by hand).
+    const { createResponder } = await import('../../src/authz/response.js');
+    const { reject } = await import('../../src/reasons.js');
+    const config = parseOurConfig(configNamed('deploy/envoy/jwt-ext-authz.yaml'));
+    const responder = createResponder(config);
+    const route = { label: 'admin', allowMissing: false, providers: undefined, require: { scopes: undefined, claims: undefined }, reportOnly: true };
+    const emitted = new Set<string>([
+      ...Object.keys(responder.deny(reject('expired', 'x', 'corp'), true, route).dynamic_metadata?.fields ?? {}),
+      ...Object.keys(responder.reportOnly(reject('expired', 'x', 'corp'), route).dynamic_metadata?.fields ?? {}),
+      'principal', 'user', 'provider', 'iss', 'sub', 'route',
+    ]);
+    for (const [namespace, key] of used) {
+      assert.equal(namespace, EXT_AUTHZ_FILTER);
+      assert.ok(emitted.has(key ?? ''), `jwt-ext-authz emits no ${key ?? ''}`);
+    }
+  });
+});
+
 describe('Sidecar pod wiring', () => {
   const deployment = all.find((o) => o.kind === 'Deployment' && o.file.includes('/sidecar/'));
   assert.ok(deployment);

@@ -329,7 +329,8 @@ providers:
     it('allows a missing token on an allow-missing route and removes every identity header', async () => {
       const res = await check(checkRequest({ 'x-jwt-principal': 'admin' }, { context: { 'jwt.allow-missing': 'true' } }));
       assertAllow(res);
-      assert.deepEqual(res.ok_response?.headers_to_remove, ['x-jwt-principal', 'x-forwarded-access-token', 'x_jwt_principal', 'x_forwarded_access_token']);
+      // And any Authorization header (SPEC §14): no token came from it, so nobody checked it.
+      assert.deepEqual(res.ok_response?.headers_to_remove, ['x-jwt-principal', 'x-forwarded-access-token', 'x_jwt_principal', 'x_forwarded_access_token', 'authorization']);
     });
     it('still denies a bad token on an allow-missing route', async () => {
       assertDeny(await check(checkRequest({ authorization: 'Bearer abc' }, { context: { 'jwt.allow-missing': 'true' } })), 'malformed_token');

@@ -143,6 +143,6 @@ providers:
     // Nor on an allow-missing route, which removes every identity header.
     const anonymous = await t.client.check(checkRequest({}, { context: { 'jwt.allow-missing': 'true' } }));
     assertAllow(anonymous);
-    assert.deepEqual(anonymous.ok_response?.headers_to_remove, ['x-jwt-principal', 'x_jwt_principal']);
+    assert.deepEqual(anonymous.ok_response?.headers_to_remove, ['x-jwt-principal', 'x_jwt_principal', 'authorization']);
   });
 });
