@@ -74,7 +74,9 @@ export class TokenCache {
   }
 
   get(token: string, nowMs: number): Identity | undefined {
-    const entry = this.entries.get(keyOf(token));
+    // Counted as used before the checks below: a slot shared by two tokens or an expired
+    // entry (deleted at once) only moves in the eviction order.
+    const entry = this.entries.use(keyOf(token));
     if (entry === undefined || entry.token !== token) {
       this.stats.onLookup?.(false);
       return undefined;
@@ -84,9 +86,6 @@ export class TokenCache {
       this.stats.onLookup?.(false);
       return undefined;
     }
-    // The stored key, not a fresh slice of the request's token, which would otherwise be
-    // new garbage promoted to old space with every hit.
-    this.entries.touch(entry.key, entry);
     this.stats.onLookup?.(true);
     return entry.identity;
   }

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Metrics, Transport } from '../metrics/metrics.js';
+import { batchedObserver, CHECK_DURATION_BUCKETS, type Metrics, type Transport } from '../metrics/metrics.js';
 import type { CacheStats } from './cache.js';
 
 /** What the check pipeline counts for one transport (SPEC §7, §12). */
@@ -70,9 +70,8 @@ export function createCheckMetrics(metrics: Metrics | undefined): CheckMetrics {
   const of = (transport: Transport): TransportMetrics => {
     const allow = counted(metrics.checks.labels('allow', transport));
     const deny = counted(metrics.checks.labels('deny', transport));
-    // Resolved once: the hot path then skips prom-client's label lookup.
-    const allowDuration = metrics.checkDuration.labels('allow', transport);
-    const denyDuration = metrics.checkDuration.labels('deny', transport);
+    const allowDuration = batchedObserver(metrics.checkDuration, CHECK_DURATION_BUCKETS, { decision: 'allow', transport }, metrics.onCollect);
+    const denyDuration = batchedObserver(metrics.checkDuration, CHECK_DURATION_BUCKETS, { decision: 'deny', transport }, metrics.onCollect);
     return {
       allowed(startedMs) {
         allow.n++;

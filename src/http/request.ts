@@ -38,7 +38,7 @@ function isName(k: string, name: string): boolean {
 }
 
 /** Every value of header `name` (lower case) joined with ",", or undefined. */
-function joined(raw: readonly string[], name: string): string | undefined {
+export function joined(raw: readonly string[], name: string): string | undefined {
   let found: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i] ?? '';

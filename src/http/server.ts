@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import { reject, Rejection } from '../reasons.js';
 import { splitHostPort } from '../util/host-port.js';
 import { removeStaleSocket, unixSocketPath } from '../util/unix-socket.js';
-import { readRequest } from './request.js';
+import { joined, readRequest } from './request.js';
 
 /**
  * Request headers up to this many bytes are read (SPEC §12 asks for at least 64 KiB: large
@@ -104,9 +104,10 @@ export async function startHttpListener(listen: string, authorizer: Authorizer, 
 
   const onRequest = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => {
     // A body is never read: past the bound, the connection ends with the answer instead.
+    // From the raw list: reading req.headers would make node build its header object per request.
     if (!(res instanceof Http2ServerResponse)) {
-      const length = req.headers['content-length'];
-      if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > MAX_BODY_BYTES)) {
+      const length = joined(req.rawHeaders, 'content-length');
+      if (joined(req.rawHeaders, 'transfer-encoding') !== undefined || (length !== undefined && Number(length) > MAX_BODY_BYTES)) {
         res.shouldKeepAlive = false;
       }
     }

@@ -1,12 +1,23 @@
 /**
  * The one bounded store of the hot path: a Map with at most `maxEntries` entries and, when
- * `weigh` is given, at most `maxWeight` in total weight. The least recently set or touched
+ * `weigh` is given, at most `maxWeight` in total weight. The least recently set or used
  * entries go first. Used for the verified-token cache, the decoded-header memo, the deny
  * answers and the per-kid key files, so every cache evicts the same way.
  */
+interface Slot<K, V> {
+  /** The stored key: re-inserting it (not an equal lookup copy) keeps no new string alive. */
+  readonly key: K;
+  readonly value: V;
+  readonly weight: number;
+  /** `clock` when the entry was last set or moved to the newest end. */
+  stamp: number;
+}
+
 export class BoundedMap<K, V> {
-  private readonly map = new Map<K, V>();
+  private readonly map = new Map<K, Slot<K, V>>();
   private weight = 0;
+  /** Counts moves to the newest end (sets and refreshing uses). */
+  private clock = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -22,18 +33,26 @@ export class BoundedMap<K, V> {
     return this.weight;
   }
 
-  /** The value, without changing its recency (see touch). */
+  /** The value, without changing its recency (see use). */
   get(key: K): V | undefined {
-    return this.map.get(key);
+    return this.map.get(key)?.value;
   }
 
   /**
-   * Makes an entry the most recent. Pass the stored key when the caller has it: a lookup key
-   * that is an equal copy would otherwise replace it, and live on as new garbage.
+   * The value, counted as used: an entry is moved to the newest end unless it is already in
+   * the newer half of the order. At most size/2 moves since its own leave it there, so a
+   * hot entry costs one Map lookup, not a delete and a set per use; eviction order stays LRU
+   * for everything in the older half, which is all eviction ever reaches.
    */
-  touch(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
+  use(key: K): V | undefined {
+    const slot = this.map.get(key);
+    if (slot === undefined) return undefined;
+    if (this.clock - slot.stamp > this.map.size >>> 1) {
+      this.map.delete(slot.key);
+      this.map.set(slot.key, slot);
+      slot.stamp = ++this.clock;
+    }
+    return slot.value;
   }
 
   /** Stores `value`, evicting the oldest entries to make room; false when it can never fit. */
@@ -46,16 +65,16 @@ export class BoundedMap<K, V> {
       if (this.map.size < this.maxEntries && this.weight + w <= maxWeight) break;
       this.delete(oldest);
     }
-    this.map.set(key, value);
+    this.map.set(key, { key, value, weight: w, stamp: ++this.clock });
     this.weight += w;
     return true;
   }
 
   delete(key: K): void {
-    const value = this.map.get(key);
-    if (value === undefined && !this.map.has(key)) return;
+    const slot = this.map.get(key);
+    if (slot === undefined) return;
     this.map.delete(key);
-    if (this.limits !== undefined && value !== undefined) this.weight -= this.limits.weigh(value);
+    this.weight -= slot.weight;
   }
 
   clear(): void {
@@ -64,7 +83,7 @@ export class BoundedMap<K, V> {
   }
 
   /** Entries, oldest first. Deleting the current entry while iterating is allowed. */
-  entries(): IterableIterator<[K, V]> {
-    return this.map.entries();
+  *entries(): IterableIterator<[K, V]> {
+    for (const [k, slot] of this.map) yield [k, slot.value];
   }
 }

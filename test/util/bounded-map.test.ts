@@ -3,15 +3,35 @@ import { describe, it } from 'node:test';
 import { BoundedMap } from '../../src/util/bounded-map.js';
 
 describe('BoundedMap', () => {
-  it('evicts the least recently set or touched entry when full', () => {
+  it('evicts the least recently set or used entry when full', () => {
     const m = new BoundedMap<string, number>(3);
     m.set('a', 1);
     m.set('b', 2);
     m.set('c', 3);
-    m.touch('a', 1);
+    assert.equal(m.use('a'), 1);
     m.set('d', 4);
     assert.deepEqual([...m.entries()].map(([k]) => k), ['c', 'a', 'd']);
     assert.equal(m.get('b'), undefined);
+  });
+
+  it('moves a used entry only when it is in the older half, so hot entries cost one lookup', () => {
+    const m = new BoundedMap<string, number>(100);
+    for (let i = 0; i < 10; i++) m.set(`k${i}`, i);
+    m.use('k9');
+    m.use('k6');
+    assert.deepEqual([...m.entries()].map(([k]) => k).slice(-4), ['k6', 'k7', 'k8', 'k9'], 'the newer half stays in place');
+    m.use('k3');
+    assert.equal([...m.entries()].at(-1)?.[0], 'k3', 'an entry from the older half moves to the newest end');
+    assert.equal(m.use('absent'), undefined);
+  });
+
+  it('keeps the entry most used under churn while others come and go', () => {
+    const m = new BoundedMap<string, number>(8);
+    m.set('hot', 0);
+    for (let i = 0; i < 1000; i++) {
+      m.set(`cold${i}`, i);
+      assert.equal(m.use('hot'), 0, `hot evicted after ${i} sets`);
+    }
   });
 
   it('bounds the total weight, evicting as many old entries as the new one needs', () => {
