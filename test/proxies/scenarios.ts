@@ -88,6 +88,20 @@ export function proxyTests(p: ProxyUnderTest): void {
       assert.equal(res.upstream?.body, 'SELECT 1');
     });
 
+    it('passes a large body and a chunked body to the upstream whole; the check never reads them', async () => {
+      const t = await token('alice');
+      const big = 'x'.repeat(200_000);
+      const a = await through(proxy, { method: 'POST', path: '/v1/big', headers: { authorization: `Bearer ${t}` }, body: big });
+      assert.equal(a.status, 200);
+      assert.equal((JSON.parse(a.body) as { body: string }).body, big);
+      const b = await through(proxy, { method: 'PUT', path: '/v1/chunked', headers: { authorization: `Bearer ${t}`, 'transfer-encoding': 'chunked' }, body: 'chunked body' });
+      assert.equal(b.status, 200);
+      assert.equal(b.upstream?.body, 'chunked body');
+      assertIdentity(b.upstream, { 'x-jwt-principal': 'alice', 'x-forwarded-access-token': t });
+      // And the next check still works (the proxy's connection to jwt-ext-authz, if it was closed, is reopened).
+      assert.equal((await through(proxy, { path: '/v1/next', headers: { authorization: `Bearer ${t}` } })).status, 200);
+    });
+
     it('denies a request without a token with 401 and the Bearer challenge, and never reaches the upstream', async () => {
       assertDenied(await through(proxy, { path: '/admin' }), 401, 'missing_token', 'Bearer realm="jwt-ext-authz"');
     });

@@ -36,7 +36,7 @@ export interface Echo {
   close(): Promise<void>;
 }
 
-/** An upstream that answers 200 with what it received as JSON, also in its `x-echo` header (base64url). */
+/** An upstream that answers 200 with what it received as JSON, also in its `x-echo` header (base64url; a body over 1 KiB as `<N bytes>`). */
 export async function startEcho(): Promise<Echo> {
   const seen: Seen[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -48,9 +48,10 @@ export async function startEcho(): Promise<Echo> {
       for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([(req.rawHeaders[i] ?? '').toLowerCase(), req.rawHeaders[i + 1] ?? '']);
       const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers, body };
       seen.push(s);
-      // In a header too, so that a HEAD answer carries it.
+      // In a header too, so that a HEAD answer carries it; a long body only by its length there.
       const text = JSON.stringify(s);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-echo': Buffer.from(text).toString('base64url') }).end(text);
+      const short = body.length <= 1024 ? text : JSON.stringify({ ...s, body: `<${body.length} bytes>` });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-echo': Buffer.from(short).toString('base64url') }).end(text);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
