@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestService } from '../helpers/service.js';
 import {
-  IDENTITY_HEADERS, type Echo, type ProxyProcess, type Through, startAuthz, startEcho, through, token, valuesOf,
+  IDENTITY_HEADERS, type Echo, type ProxyProcess, type Through, rawThrough, startAuthz, startEcho, through, token, valuesOf,
 } from './support.js';
 
 export interface ProxyUnderTest {
@@ -190,6 +190,18 @@ export function proxyTests(p: ProxyUnderTest): void {
       }
       // The allow-missing route itself, spelt plainly, still works.
       assert.equal((await through(proxy, { path: '/public/x/../page' })).status, 200);
+    });
+
+    it('checks an absolute-form request target by its own path and host, the ones the upstream gets', async () => {
+      for (const target of ['http://closed.example.test/admin', 'http://closed.example.test/public/../admin', 'http://closed.example.test/public/%2e%2e/admin']) {
+        const res = await rawThrough(proxy, target, { host: 'open.example.test' });
+        assert.equal(res.upstream, undefined, `${target} reached the upstream`);
+        assert.ok(res.status === 401 || res.status === 400, `${target}: ${res.status}`);
+      }
+      // The request line's host wins over Host (RFC 9112 §3.2.2) in the proxy, the check and the upstream alike.
+      const open = await rawThrough(proxy, 'http://open.example.test/admin', { host: 'closed.example.test' });
+      assert.equal(open.status, 200);
+      assert.deepEqual(valuesOf(open.upstream ?? { method: '', url: '', headers: [], body: '' }, 'host').map((h) => h.replace(/:\d+$/, '')), ['open.example.test']);
     });
   });
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { JWTPayload } from 'jose';
 import { parse, stringify } from 'yaml';
 import { DEPLOY, isObject, read } from '../deploy/support.js';
-import { httpCheck, type HttpCheckOptions, type HttpResult } from '../helpers/http-check.js';
+import { httpCheck, rawExchange, type HttpCheckOptions, type HttpResult } from '../helpers/http-check.js';
 import { nowSeconds, sign, testKeys, writeKey } from '../helpers/keys.js';
 import { startTestService, tempDir, type TestService } from '../helpers/service.js';
 
@@ -301,4 +301,13 @@ export async function startStubAuthz(answer: StubAnswer): Promise<{ address: str
       server.close(() => resolve());
     }),
   };
+}
+
+/** One request written byte for byte (any request target, absolute-form included), on its own connection. */
+export async function rawThrough(proxy: ProxyProcess, target: string, headers: Readonly<Record<string, string>>): Promise<{ status: number; upstream: Seen | undefined }> {
+  const head = Object.entries({ ...headers, connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const { text } = await rawExchange(proxy.address, `GET ${target} HTTP/1.1\r\n${head}\r\n`);
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+  const echo = /^x-echo: *(\S+)\r$/im.exec(text)?.[1];
+  return { status, upstream: echo === undefined ? undefined : (JSON.parse(Buffer.from(echo, 'base64url').toString()) as Seen) };
 }
