@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -154,8 +154,8 @@ export interface ProxyProcess {
   close(): Promise<void>;
 }
 
-/** Starts `command` and waits until it accepts connections on `port`. */
-async function startProcess(command: string, args: readonly string[], port: number, env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
+/** Starts `command` and waits until it accepts connections on `port`; `dir` is removed once it has exited. */
+async function startProcess(command: string, args: readonly string[], port: number, dir: string, env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
   const child: ChildProcess = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let exited = false;
@@ -166,11 +166,13 @@ async function startProcess(command: string, args: readonly string[], port: numb
     resolve();
   }));
   const close = async (): Promise<void> => {
-    if (exited) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(timer);
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 15_000;
   while (!(await canConnect(port))) {
@@ -181,6 +183,17 @@ async function startProcess(command: string, args: readonly string[], port: numb
     await new Promise((r) => setTimeout(r, 50));
   }
   return { address: `127.0.0.1:${port}`, output: () => out, close };
+}
+
+/** `start(port)` on a free port, again on another if a process took it in between (tests run in parallel). */
+async function onFreePort(start: (port: number) => Promise<ProxyProcess>): Promise<ProxyProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (e: unknown) {
+      if (attempt >= 3 || !/address already in use/i.test(e instanceof Error ? e.message : String(e))) throw e;
+    }
+  }
 }
 
 /**
@@ -205,10 +218,13 @@ export const SHIPPED = { authz: '127.0.0.1:9192', upstream: '127.0.0.1:8081', li
  * so no root is needed).
  */
 export async function startNginx(authz: string, upstream: string): Promise<ProxyProcess> {
+  return onFreePort((port) => startNginxOn(port, authz, upstream));
+}
+
+async function startNginxOn(port: number, authz: string, upstream: string): Promise<ProxyProcess> {
   const dir = tempDir('jwt-ext-authz-nginx-');
   // As root (CI), nginx's workers run as nobody: they must reach the temp folders.
   if (process.getuid?.() === 0) chmodSync(dir, 0o755);
-  const port = await freePort();
   const conf = substitute(read(join(DEPLOY, 'nginx', 'jwt-ext-authz.conf')), 'deploy/nginx/jwt-ext-authz.conf', [
     [`server ${SHIPPED.authz};`, `server ${authz};`],
     [`server ${SHIPPED.upstream};`, `server ${upstream};`],
@@ -232,7 +248,7 @@ export async function startNginx(authz: string, upstream: string): Promise<Proxy
   return startProcess(NGINX, [
     '-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-e', 'stderr',
     '-g', `daemon off; master_process on; worker_processes 1; pid ${dir}/nginx.pid; error_log stderr warn;`,
-  ], port);
+  ], port, dir);
 }
 
 /**
@@ -241,8 +257,11 @@ export async function startNginx(authz: string, upstream: string): Promise<Proxy
  * autosaved config in a temp dir.
  */
 export async function startCaddy(authz: string, upstream: string): Promise<ProxyProcess> {
+  return onFreePort((port) => startCaddyOn(port, authz, upstream));
+}
+
+async function startCaddyOn(port: number, authz: string, upstream: string): Promise<ProxyProcess> {
   const dir = tempDir('jwt-ext-authz-caddy-');
-  const port = await freePort();
   const shipped = read(join(DEPLOY, 'caddy', 'Caddyfile'));
   assert.doesNotMatch(shipped, /^\{/m, 'the shipped Caddyfile has no global options block of its own');
   const site = substitute(shipped, 'deploy/caddy/Caddyfile', [
@@ -253,7 +272,7 @@ export async function startCaddy(authz: string, upstream: string): Promise<Proxy
   const global = ['{', '\tadmin off', '\tauto_https off', '\tstorage file_system {', `\t\troot ${dir}/storage`, '\t}', '}', ''].join('\n');
   const file = join(dir, 'Caddyfile');
   writeFileSync(file, global + site);
-  return startProcess(CADDY, ['run', '--config', file, '--adapter', 'caddyfile'], port, {
+  return startProcess(CADDY, ['run', '--config', file, '--adapter', 'caddyfile'], port, dir, {
     HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config'),
   });
 }
