@@ -17,16 +17,19 @@ import { nowSeconds, sign, spkiPem } from '../helpers/keys.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { runCli } from '../helpers/process.js';
 import { checkRequest } from '../helpers/requests.js';
+import { httpCheck } from '../helpers/http-check.js';
 import { adminGet, eventually, grpcHealth } from '../helpers/scrape.js';
 import { tempDir } from '../helpers/service.js';
 import {
-  DEPLOY, ISTIO_CONFIG, PAIRINGS, type OurConfig, connectionManagers, contextExtensions, envoyNamed, isObject, ourConfigs, parseOurConfig, routes,
+  DEPLOY, HTTP_PAIRINGS, ISTIO_CONFIG, PAIRINGS, PROXY_CONFIGS, type OurConfig, connectionManagers, contextExtensions, envoyNamed, isObject, ourConfigs, parseOurConfig, routes,
 } from './support.js';
 
 /** Where a shipped config's files and listeners go in the test. */
 interface Rewrite {
   readonly listen?: string;
   readonly adminListen?: string;
+  /** Replaces http-listen where a config has one. */
+  readonly httpListen?: string;
   /** Replaces every JWKS URL. */
   readonly jwksUrl?: string;
   /** Replaces every local key-file path. */
@@ -62,6 +65,7 @@ function rewrite(c: OurConfig, r: Rewrite): string {
   if (!isObject(doc)) throw new Error(`${c.where} is not a mapping`);
   if (r.listen !== undefined) doc['listen'] = r.listen;
   if (r.adminListen !== undefined) doc['admin-listen'] = r.adminListen;
+  if (r.httpListen !== undefined && doc['http-listen'] !== undefined) doc['http-listen'] = r.httpListen;
   const tls = doc['tls'];
   if (isObject(tls)) {
     tls['cert-file'] = r.certFile;
@@ -109,9 +113,10 @@ after(async () => {
 });
 
 describe('Shipped jwt-ext-authz configs', () => {
-  it('are found in every mode: sidecar, central, Istio, standalone Envoy and Trino', () => {
+  it('are found in every mode: sidecar, central, Istio, standalone Envoy (gRPC and HTTP), Trino, nginx, Caddy and Traefik', () => {
     const wheres = configs.map((c) => c.where).sort();
-    assert.deepEqual(wheres, [ISTIO_CONFIG, ...PAIRINGS.map((p) => p.config)].sort());
+    const proxies = Object.values(PROXY_CONFIGS).map((p) => p.config);
+    assert.deepEqual(wheres, [ISTIO_CONFIG, ...PAIRINGS.map((p) => p.config), ...HTTP_PAIRINGS.map((p) => p.config), ...proxies].sort());
   });
 
   it('pass schema validation as written (parseConfig; the files they name are container paths)', () => {
@@ -177,7 +182,7 @@ describe('Shipped jwt-ext-authz configs', () => {
     it(`serve real checks once started: ${c.where}`, async () => {
       assert.ok(idp && pki);
       const file = fileName(c, 100 + i);
-      writeFileSync(file, rewrite(c, { ...files(), listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', jwksUrl: `${idp.url}/jwks.json` }));
+      writeFileSync(file, rewrite(c, { ...files(), listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', httpListen: '127.0.0.1:0', jwksUrl: `${idp.url}/jwks.json` }));
       const config = loadConfigFile(file);
       const logger = createLogger('error', new PassThrough());
       const service = await startService(config, { logger });
@@ -204,6 +209,30 @@ describe('Shipped jwt-ext-authz configs', () => {
         if (config.response.passThroughHeader !== '') assert.equal(allowed[config.response.passThroughHeader], token);
 
         assertDeny(await client.check(checkRequest({})), 'missing_token');
+
+        // The HTTP mode, asked the way its paired proxy asks.
+        if (service.httpAddress !== undefined) {
+          const ask = (path: string, headers: Record<string, string>) => httpCheck(service.httpAddress ?? '', {
+            path: config.http.originalRequest === 'path' ? `${config.http.pathPrefix ?? ''}${path}` : '/authz',
+            headers: {
+              ...headers,
+              ...(config.http.originalRequest === 'x-original' ? { 'x-original-uri': path, 'x-original-method': 'GET' } : {}),
+              ...(config.http.originalRequest === 'x-forwarded' ? { 'x-forwarded-uri': path, 'x-forwarded-method': 'GET' } : {}),
+            },
+          });
+          const ok = await ask('/v1/x', { authorization: `Bearer ${token}` });
+          assert.equal(ok.status, 200, `${c.where} over HTTP: ${ok.body}`);
+          assert.equal(ok.headers[config.response.principalHeader], 'alice');
+          const denied = await ask('/v1/x', {});
+          assert.equal(denied.status, 401, c.where);
+          assert.equal((JSON.parse(denied.body) as Record<string, unknown>)['reason'], 'missing_token');
+          // Every shipped HTTP-mode config lets some path through without a token, by its routes.
+          const open = config.routes.find((r) => r.allowMissing && (r.match.pathPrefix ?? r.match.path) !== undefined);
+          assert.ok(open, `${c.where}: an allow-missing route`);
+          const res = await ask(`${open.match.pathPrefix ?? open.match.path ?? ''}`, { [config.response.principalHeader]: 'mallory' });
+          assert.equal(res.status, 200, `${c.where}: ${open.name ?? ''} without a token`);
+          assert.equal(res.headers[config.response.principalHeader], '', 'an empty principal, so the proxy overwrites the client\'s');
+        }
 
         // What the paired Envoy sends per route really does what its comment says.
         const pairing = PAIRINGS.find((p) => p.config === c.where);

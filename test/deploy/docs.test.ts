@@ -42,6 +42,29 @@ describe('Deploy documentation', () => {
         assert.ok(existsSync(join(REPO, folder, target)), `${folder}/README.md links ${target}`);
       }
     }
-    assert.deepEqual(readdirSync(DEPLOY).sort(), ['envoy', 'istio', 'kubernetes', 'observability', 'trino']);
+    assert.deepEqual(readdirSync(DEPLOY).sort(), ['caddy', 'envoy', 'istio', 'kubernetes', 'nginx', 'observability', 'traefik', 'trino']);
+  });
+
+  it('quotes shipped files exactly: every line of a README excerpt is in the file it names, in order', () => {
+    const excerpts = [...README.matchAll(/<!-- excerpt: (\S+) -->\n```[a-z]*\n([\s\S]*?)\n```/g)];
+    assert.ok(excerpts.length >= 5, `README has ${excerpts.length} excerpts of deploy/ files`);
+    for (const m of excerpts) {
+      const file = m[1] ?? '';
+      assert.ok(existsSync(join(REPO, file)), `${file} exists`);
+      const lines = read(join(REPO, file)).split('\n').map((l) => l.trim());
+      let from = 0;
+      for (const line of (m[2] ?? '').split('\n').map((l) => l.trim()).filter((l) => l !== '')) {
+        const found = lines.indexOf(line, from);
+        assert.ok(found >= 0, `README excerpt of ${file}: "${line}" is not in the file (after line ${from})`);
+        from = found + 1;
+      }
+    }
+  });
+
+  it('shows an excerpt of every HTTP-mode proxy config', () => {
+    const named = new Set([...README.matchAll(/<!-- excerpt: (\S+) -->/g)].map((m) => m[1]));
+    for (const file of ['deploy/nginx/jwt-ext-authz.conf', 'deploy/caddy/Caddyfile', 'deploy/traefik/dynamic.yaml', 'deploy/envoy/envoy-http.yaml', 'deploy/istio/mesh-config.yaml']) {
+      assert.ok(named.has(file), `an excerpt of ${file}`);
+    }
   });
 });

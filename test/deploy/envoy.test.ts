@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { getProperties } from 'properties-file';
 import {
-  DEPLOY, EXT_AUTHZ_FILTER, EXT_AUTHZ_PER_ROUTE_TYPE, EXT_AUTHZ_TYPE, ISTIO_CONFIG, PAIRINGS, type EnvoyConfig, type JsonObject, at, cluster, clusters,
-  configNamed, connectionManagers, containerPort, contextExtensions, endpoints, envoyConfigs, envoyNamed, extAuthz, hostOf, isObject,
-  kubernetesObjects, list, listeners, num, obj, objects, parseOurConfig, podConfig, podTemplate, portOf, read, ref, routes, selects, str,
+  DEPLOY, EXT_AUTHZ_FILTER, EXT_AUTHZ_PER_ROUTE_TYPE, EXT_AUTHZ_TYPE, HTTP_PAIRINGS, ISTIO_CONFIG, PAIRINGS, type EnvoyConfig, type JsonObject, at,
+  cluster, clusters, configNamed, connectionManagers, containerPort, contextExtensions, endpoints, envoyConfigs, envoyNamed, envoyProtoErrors,
+  exactPatterns, extAuthz, hostOf, identityHeaders, isObject, kubernetesObjects, list, listeners, num, obj, objects, parseOurConfig, podConfig,
+  podTemplate, portOf, read, ref, routes, selects, str,
 } from './support.js';
 
 /** ExtAuthz fields (envoy.extensions.filters.http.ext_authz.v3, as of Envoy 1.37): anything else is a typo Envoy rejects. */
@@ -22,8 +23,16 @@ const CHECK_SETTINGS_FIELDS = new Set(['context_extensions', 'disable_request_bo
 const CONTEXT_KEYS = new Set(['jwt.allow-missing', 'jwt.providers']);
 /** Istio's EnvoyExternalAuthorizationGrpcProvider fields (istio/api mesh/v1alpha1/config.proto). */
 const ISTIO_GRPC_PROVIDER_FIELDS = new Set(['service', 'port', 'timeout', 'failOpen', 'statusOnError', 'includeRequestBodyInCheck', 'clearRouteCache']);
+/** Istio's EnvoyExternalAuthorizationHttpProvider fields (same file). */
+const ISTIO_HTTP_PROVIDER_FIELDS = new Set([
+  'service', 'port', 'timeout', 'pathPrefix', 'failOpen', 'statusOnError', 'includeHeadersInCheck', 'includeRequestHeadersInCheck',
+  'includeAdditionalHeadersInCheck', 'includeRequestBodyInCheck', 'headersToUpstreamOnAllow', 'headersToDownstreamOnDeny',
+  'headersToDownstreamOnAllow',
+]);
 
 const envoys = envoyConfigs();
+/** The Envoys calling the gRPC API; the others (HTTP_PAIRINGS) call the HTTP mode. */
+const grpcEnvoys = envoys.filter((e) => !HTTP_PAIRINGS.some((p) => p.envoy === e.where));
 const all = kubernetesObjects();
 
 const authzCluster = (envoy: EnvoyConfig): JsonObject => {
@@ -35,12 +44,27 @@ const listenerPorts = (envoy: EnvoyConfig): number[] =>
   listeners(envoy).map((l) => num(at(l, 'address', 'socket_address', 'port_value'), `${envoy.where} listener port`));
 
 describe('Envoy configs', () => {
-  it('are found: the standalone front proxies, the Trino proxy and the sidecar ConfigMap', () => {
-    assert.deepEqual(envoys.map((e) => e.where).sort(), PAIRINGS.map((p) => p.envoy).sort());
+  it('are found: the standalone front proxies (gRPC and HTTP mode), the Trino proxy and the sidecar ConfigMap', () => {
+    assert.deepEqual(envoys.map((e) => e.where).sort(), [...PAIRINGS, ...HTTP_PAIRINGS].map((p) => p.envoy).sort());
+  });
+
+  it('use only fields and enum values that Envoy\'s own protos define, in every typed_config too', () => {
+    for (const envoy of envoys) assert.deepEqual(envoyProtoErrors(envoy.value), [], envoy.where);
+  });
+
+  it('have their field check notice a misspelt field and an unknown enum value', () => {
+    const broken = structuredClone(envoyNamed(HTTP_PAIRINGS[0]?.envoy ?? '').value);
+    const ea = extAuthz(connectionManagers({ where: 'copy', value: broken })[0] ?? {});
+    obj(ea['http_service'], 'http_service')['path_prefx'] = '/authz';
+    ea['transport_api_version'] = 'V4';
+    const errors = envoyProtoErrors(broken);
+    assert.equal(errors.length, 2, errors.join('\n'));
+    assert.ok(errors.some((e) => /http_service\.path_prefx: HttpService has no field path_prefx$/.test(e)), errors.join('\n'));
+    assert.ok(errors.some((e) => /ApiVersion has no value "V4"$/.test(e)), errors.join('\n'));
   });
 
   it('run ext_authz before the router, gRPC V3 to an HTTP/2 cluster, failing closed with a 250 ms timeout', () => {
-    for (const envoy of envoys) {
+    for (const envoy of grpcEnvoys) {
       const hcms = connectionManagers(envoy);
       assert.ok(hcms.length > 0, envoy.where);
       for (const hcm of hcms) {
@@ -61,6 +85,7 @@ describe('Envoy configs', () => {
   });
 
   it('harden path and header handling on every listener', () => {
+    assert.ok(envoys.length > grpcEnvoys.length, 'the HTTP-mode Envoy is among them');
     for (const envoy of envoys) {
       for (const hcm of connectionManagers(envoy)) {
         assert.equal(hcm['normalize_path'], true, envoy.where);
@@ -97,6 +122,60 @@ describe('Envoy configs', () => {
       const publicRoute = connectionManagers(envoyNamed(where)).flatMap(routes).find((r) => at(r, 'match', 'path_separated_prefix') === '/public');
       assert.ok(publicRoute, `${where} has a /public route`);
       assert.deepEqual(contextExtensions(publicRoute), { 'jwt.allow-missing': 'true' }, where);
+    }
+  });
+
+  it('run ext_authz before the router in the HTTP mode too, V3, failing closed with a 250 ms timeout', () => {
+    for (const p of HTTP_PAIRINGS) {
+      const envoy = envoyNamed(p.envoy);
+      for (const hcm of connectionManagers(envoy)) {
+        assert.deepEqual(objects(hcm['http_filters'], 'http_filters').map((f) => f['name']), [EXT_AUTHZ_FILTER, 'envoy.filters.http.router'], p.envoy);
+        const ea = extAuthz(hcm);
+        assert.equal(ea['@type'], EXT_AUTHZ_TYPE, p.envoy);
+        assert.equal(ea['grpc_service'], undefined, p.envoy);
+        assert.equal(ea['transport_api_version'], 'V3', p.envoy);
+        // A 5xx answer (503 keys_unavailable) is an error to Envoy: true would let it through.
+        assert.equal(ea['failure_mode_allow'], false, p.envoy);
+        assert.equal(at(ea, 'status_on_error', 'code'), 'ServiceUnavailable', p.envoy);
+        assert.equal(at(ea, 'http_service', 'server_uri', 'timeout'), '0.25s', p.envoy);
+      }
+    }
+  });
+
+  it('send the HTTP mode what the config they are paired with reads, and copy every identity header it answers', () => {
+    for (const p of HTTP_PAIRINGS) {
+      const envoy = envoyNamed(p.envoy);
+      const config = parseOurConfig(configNamed(p.config));
+      assert.notEqual(config.httpListen, 'off', `${p.config} turns on the HTTP mode`);
+      assert.equal(config.http.originalRequest, 'path', `${p.config}: http_service sends the client's path`);
+      for (const hcm of connectionManagers(envoy)) {
+        const ea = extAuthz(hcm);
+        const service = obj(ea['http_service'], `${p.envoy} http_service`);
+        assert.equal(service['path_prefix'], config.http.pathPrefix, `${p.envoy} path_prefix = ${p.config} http.path-prefix`);
+        const c = cluster(envoy, str(at(service, 'server_uri', 'cluster'), 'server_uri.cluster'));
+        const eps = endpoints(c);
+        assert.deepEqual(eps, [{ address: hostOf(config.httpListen), port: portOf(config.httpListen) }], `${p.envoy} → ${p.config} http-listen`);
+        assert.equal(at(service, 'server_uri', 'uri'), `http://${config.httpListen}`, p.envoy);
+        // Token sources other than Authorization reach the check only if listed.
+        const sent = exactPatterns(ea['allowed_headers'], 'allowed_headers');
+        assert.ok(sent.includes('authorization'), p.envoy);
+        for (const source of config.token.sources) {
+          if (source.kind === 'cookie') assert.ok(sent.includes('cookie'), `${p.envoy}: the cookie source ${source.name} needs cookie in allowed_headers`);
+          if (source.kind === 'header') assert.ok(sent.includes(source.name) || source.name === 'authorization', `${p.envoy}: ${source.name} in allowed_headers`);
+        }
+        if (!config.token.sources.some((s) => s.kind === 'cookie')) assert.ok(!sent.includes('cookie'), `${p.envoy}: no cookie source, no cookies to the check`);
+        const upstream = exactPatterns(at(service, 'authorization_response', 'allowed_upstream_headers'), 'allowed_upstream_headers');
+        assert.deepEqual([...upstream].sort(), identityHeaders(config).sort(), `${p.envoy} copies exactly the identity headers of ${p.config}`);
+        assert.equal(at(service, 'authorization_response', 'allowed_upstream_headers_to_append'), undefined, 'appending would keep a client\'s copy');
+        const client = exactPatterns(at(service, 'authorization_response', 'allowed_client_headers'), 'allowed_client_headers');
+        for (const h of ['www-authenticate', 'content-type']) assert.ok(client.includes(h), `${p.envoy}: ${h} to the client on deny`);
+        for (const route of routes(hcm)) assert.equal(contextExtensions(route), undefined, `${p.envoy}: http_service sends no context_extensions; use routes:`);
+      }
+      assert.ok(config.routes.some((r) => r.allowMissing === true), `${p.config}: the /public rule lives in routes:`);
+      if (p.colocated) {
+        const ours = [portOf(config.listen), portOf(config.adminListen), portOf(config.httpListen)];
+        for (const port of listenerPorts(envoy)) assert.ok(!ours.includes(port), `${p.envoy} port ${port} collides with jwt-ext-authz`);
+      }
     }
   });
 
@@ -204,46 +283,83 @@ describe('Central mode from a remote Envoy', () => {
 
 describe('Istio', () => {
   const iop = all.find((o) => o.kind === 'IstioOperator');
-  const policy = all.find((o) => o.kind === 'AuthorizationPolicy');
-  assert.ok(iop && policy);
+  const policies = all.filter((o) => o.kind === 'AuthorizationPolicy');
+  assert.ok(iop && policies.length === 2);
   const providers = objects(at(iop.value, 'spec', 'meshConfig', 'extensionProviders'), 'extensionProviders');
+  const grpcProvider = providers.find((p) => p['envoyExtAuthzGrpc'] !== undefined);
+  const httpProvider = providers.find((p) => p['envoyExtAuthzHttp'] !== undefined);
+  assert.ok(grpcProvider && httpProvider);
+  const grpc = obj(grpcProvider['envoyExtAuthzGrpc'], 'envoyExtAuthzGrpc');
+  const http = obj(httpProvider['envoyExtAuthzHttp'], 'envoyExtAuthzHttp');
+  const service = all.find((o) => o.kind === 'Service' && o.file.includes('/istio/'));
+  const deployment = all.find((o) => o.kind === 'Deployment' && o.file.includes('/istio/'));
+  assert.ok(service && deployment);
+  const pod = podTemplate(deployment);
+  const { config, source } = podConfig(pod, all);
+  const container = pod.containers.find((x) => typeof x['image'] === 'string' && x['image'].startsWith('jwt-ext-authz:'));
+  assert.ok(container);
+  const servicePort = (port: unknown): JsonObject => {
+    const found = objects(at(service.value, 'spec', 'ports'), 'ports').find((p) => p['port'] === port);
+    assert.ok(found, `the Service has port ${String(port)}`);
+    return found;
+  };
 
-  it('registers an envoyExtAuthzGrpc provider that never fails open, with only fields Istio defines', () => {
-    assert.equal(providers.length, 1);
-    const grpc = obj(providers[0]?.['envoyExtAuthzGrpc'], 'envoyExtAuthzGrpc');
+  it('registers an envoyExtAuthzGrpc and an envoyExtAuthzHttp provider, neither failing open, with only fields Istio defines', () => {
+    assert.equal(providers.length, 2);
     for (const key of Object.keys(grpc)) assert.ok(ISTIO_GRPC_PROVIDER_FIELDS.has(key), `envoyExtAuthzGrpc has no field ${key}`);
-    assert.equal(grpc['failOpen'], false);
-    assert.match(str(grpc['timeout'], 'timeout'), /^\d+(\.\d+)?s$/);
-    assert.equal(grpc['statusOnError'], '503');
+    for (const key of Object.keys(http)) assert.ok(ISTIO_HTTP_PROVIDER_FIELDS.has(key), `envoyExtAuthzHttp has no field ${key}`);
+    for (const p of [grpc, http]) {
+      assert.equal(p['failOpen'], false);
+      assert.match(str(p['timeout'], 'timeout'), /^\d+(\.\d+)?s$/);
+      assert.equal(p['statusOnError'], '503');
+    }
   });
 
-  it('points the provider at the in-mesh Service, whose port leads to the listen port', () => {
-    const grpc = obj(providers[0]?.['envoyExtAuthzGrpc'], 'envoyExtAuthzGrpc');
-    const service = all.find((o) => o.kind === 'Service' && o.file.includes('/istio/'));
-    assert.ok(service);
+  it('points the gRPC provider at the in-mesh Service, whose port leads to the listen port', () => {
     assert.equal(grpc['service'], `${service.name}.${service.namespace ?? ''}.svc.cluster.local`);
-    const port = objects(at(service.value, 'spec', 'ports'), 'ports')[0];
-    assert.equal(grpc['port'], port?.['port']);
-    assert.equal(port?.['appProtocol'], 'grpc', 'Istio must treat the port as HTTP/2');
-    const deployment = all.find((o) => o.kind === 'Deployment' && o.file.includes('/istio/'));
-    assert.ok(deployment);
-    const pod = podTemplate(deployment);
+    const port = servicePort(grpc['port']);
+    assert.equal(port['appProtocol'], 'grpc', 'Istio must treat the port as HTTP/2');
     assert.ok(selects(at(service.value, 'spec', 'selector'), pod.labels));
-    const { config, source } = podConfig(pod, all);
     assert.equal(source.where, ISTIO_CONFIG);
-    const container = pod.containers.find((x) => typeof x['image'] === 'string' && x['image'].startsWith('jwt-ext-authz:'));
-    assert.ok(container);
-    assert.equal(containerPort(container, str(port?.['targetPort'], 'targetPort')), portOf(config.listen));
+    assert.equal(containerPort(container, str(port['targetPort'], 'targetPort')), portOf(config.listen));
     // Istio's sidecar forwards inbound traffic to the pod IP, not to loopback.
     assert.equal(hostOf(config.listen), '0.0.0.0');
   });
 
-  it('applies a CUSTOM AuthorizationPolicy with that provider to a workload, for every request', () => {
-    assert.equal(policy.apiVersion, 'security.istio.io/v1');
-    assert.equal(at(policy.value, 'spec', 'action'), 'CUSTOM');
-    assert.equal(at(policy.value, 'spec', 'provider', 'name'), providers[0]?.['name']);
-    assert.ok(isObject(at(policy.value, 'spec', 'selector', 'matchLabels')), 'scoped to a workload');
-    assert.deepEqual(at(policy.value, 'spec', 'rules'), [{}], 'one empty rule matches every request');
+  it('points the HTTP provider at the same Service\'s HTTP port, which leads to http-listen, with the path prefix the config cuts', () => {
+    assert.equal(http['service'], grpc['service']);
+    const port = servicePort(http['port']);
+    assert.equal(port['appProtocol'], 'http');
+    assert.equal(containerPort(container, str(port['targetPort'], 'targetPort')), portOf(config.httpListen));
+    assert.equal(hostOf(config.httpListen), '0.0.0.0');
+    assert.equal(config.http.originalRequest, 'path', 'Istio sends the client\'s method and path');
+    assert.equal(http['pathPrefix'], config.http.pathPrefix);
+  });
+
+  it('sends the HTTP mode the token and copies every identity header it answers', () => {
+    const sent = list(http['includeRequestHeadersInCheck'], 'includeRequestHeadersInCheck').map((h) => str(h, 'header').toLowerCase());
+    assert.ok(sent.includes('authorization'), 'Istio documents only Host, method, path and Content-Length as always sent');
+    assert.equal(sent.includes('cookie'), config.token.sources.some((s) => s.kind === 'cookie'), 'cookie exactly when a cookie carries the token');
+    const upstream = list(http['headersToUpstreamOnAllow'], 'headersToUpstreamOnAllow').map((h) => str(h, 'header').toLowerCase());
+    assert.deepEqual([...upstream].sort(), identityHeaders(config).sort());
+    const client = list(http['headersToDownstreamOnDeny'], 'headersToDownstreamOnDeny').map((h) => str(h, 'header').toLowerCase());
+    for (const h of ['www-authenticate', 'content-type']) assert.ok(client.includes(h), h);
+  });
+
+  it('keeps per-route rules in the config\'s routes:, since CUSTOM cannot send context_extensions', () => {
+    assert.ok(config.routes.some((r) => r.allowMissing), 'an allow-missing route');
+  });
+
+  it('applies a CUSTOM AuthorizationPolicy with each provider to a workload, for every request', () => {
+    assert.deepEqual(policies.map((p) => at(p.value, 'spec', 'provider', 'name')).sort(), [grpcProvider['name'], httpProvider['name']].sort());
+    for (const policy of policies) {
+      assert.equal(policy.apiVersion, 'security.istio.io/v1');
+      assert.equal(at(policy.value, 'spec', 'action'), 'CUSTOM');
+      assert.ok(isObject(at(policy.value, 'spec', 'selector', 'matchLabels')), 'scoped to a workload');
+      assert.deepEqual(at(policy.value, 'spec', 'rules'), [{}], 'one empty rule matches every request');
+    }
+    // Istio allows one CUSTOM provider per workload: the two are alternatives for the same one.
+    assert.deepEqual(at(policies[0]?.value, 'spec', 'selector'), at(policies[1]?.value, 'spec', 'selector'));
   });
 
   it('turns on sidecar injection and STRICT mutual TLS for jwt-ext-authz', () => {

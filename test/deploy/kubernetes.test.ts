@@ -39,7 +39,7 @@ describe('Kubernetes manifests', () => {
     assert.deepEqual(kinds('istio'), ['AuthorizationPolicy', 'ConfigMap', 'Deployment', 'IstioOperator', 'Namespace', 'PeerAuthentication', 'Service']);
     assert.equal(find('kubernetes/central', 'HorizontalPodAutoscaler').apiVersion, 'autoscaling/v2');
     assert.equal(find('kubernetes/central', 'PodDisruptionBudget').apiVersion, 'policy/v1');
-    assert.equal(find('istio', 'AuthorizationPolicy').apiVersion, 'security.istio.io/v1');
+    for (const name of ['jwt-ext-authz', 'jwt-ext-authz-http']) assert.equal(find('istio', 'AuthorizationPolicy', name).apiVersion, 'security.istio.io/v1');
   });
 
   it('pass the JSON schema of their API (kubernetes-models)', () => {
@@ -72,7 +72,7 @@ describe('Kubernetes manifests', () => {
       for (const r of resources) assert.ok(existsSync(join(dir, r)), `${rel(k)} lists missing ${r}`);
       const applied = filesUnder(dir).filter((f) => f.endsWith('.yaml') && f !== k && dirname(f) === dir).map((f) => f.slice(dir.length + 1));
       // Istio's mesh config goes to istioctl, and the policy to the workload's namespace.
-      const separate = rel(dir) === 'deploy/istio' ? ['authorization-policy.yaml', 'mesh-config.yaml'] : [];
+      const separate = rel(dir) === 'deploy/istio' ? ['authorization-policy.yaml', 'authorization-policy-http.yaml', 'mesh-config.yaml'] : [];
       assert.deepEqual([...resources].sort(), applied.filter((f) => !separate.includes(f)).sort(), `${rel(k)} resources`);
     }
   });

@@ -2,9 +2,11 @@
  * Reading the files under deploy/ for the deploy tests: YAML documents, Kubernetes objects and
  * their schemas (kubernetes-models), the jwt-ext-authz configs embedded in them, Envoy configs.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
 import { parseAllDocuments } from 'yaml';
 import ts from 'typescript';
 import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
@@ -271,7 +273,8 @@ export const CONFIG_KEYS = ['config.yaml', 'config.properties'];
 
 /**
  * Every jwt-ext-authz config shipped under deploy/: the `config.yaml` (or `.properties`) key of
- * each ConfigMap, and each standalone `jwt-ext-authz.yaml` / `jwt-ext-authz.properties`.
+ * each ConfigMap, and each standalone `jwt-ext-authz.yaml` / `jwt-ext-authz-http.yaml` /
+ * `jwt-ext-authz.properties`.
  */
 export function ourConfigs(): OurConfig[] {
   const embedded = kubernetesObjects()
@@ -286,7 +289,7 @@ export function ourConfigs(): OurConfig[] {
       }));
     });
   const standalone = filesUnder(DEPLOY)
-    .filter((f) => /\/jwt-ext-authz\.(ya?ml|properties)$/.test(f))
+    .filter((f) => /\/jwt-ext-authz(-http)?\.(ya?ml|properties)$/.test(f))
     .map((f) => ({ where: rel(f), fileName: f, text: read(f) }));
   return [...embedded, ...standalone];
 }
@@ -421,6 +424,18 @@ export const PAIRINGS: readonly Pairing[] = [
   { envoy: 'deploy/trino/envoy.yaml', config: 'deploy/trino/jwt-ext-authz.properties', colocated: true },
 ];
 
+/** Envoy front proxies calling the HTTP mode (ext_authz http_service), with the config they call. */
+export const HTTP_PAIRINGS: readonly Pairing[] = [
+  { envoy: 'deploy/envoy/envoy-http.yaml', config: 'deploy/envoy/jwt-ext-authz-http.yaml', colocated: true },
+];
+
+/** The other proxies of the HTTP mode: the proxy config file and the jwt-ext-authz config beside it. */
+export const PROXY_CONFIGS = {
+  nginx: { proxy: 'deploy/nginx/jwt-ext-authz.conf', config: 'deploy/nginx/jwt-ext-authz.yaml' },
+  caddy: { proxy: 'deploy/caddy/Caddyfile', config: 'deploy/caddy/jwt-ext-authz.yaml' },
+  traefik: { proxy: 'deploy/traefik/dynamic.yaml', config: 'deploy/traefik/jwt-ext-authz.yaml' },
+} as const;
+
 /** The Istio mode's config: called by Istio's sidecars (mesh-config.yaml), not by an Envoy file. */
 export const ISTIO_CONFIG = 'deploy/istio/jwt-ext-authz-service.yaml#0 ConfigMap/jwt-ext-authz data.config.yaml';
 
@@ -428,4 +443,113 @@ export function configNamed(where: string): OurConfig {
   const found = ourConfigs().find((c) => c.where === where);
   if (found === undefined) throw new Error(`no jwt-ext-authz config ${where}`);
   return found;
+}
+
+/** Every identity header an allow answers (SPEC §12): principal, pass-through, claim headers; lower case. */
+export const identityHeaders = (c: Config): string[] =>
+  [c.response.principalHeader, c.response.passThroughHeader, ...Object.keys(c.response.claimHeaders)].filter((h) => h !== '').map((h) => h.toLowerCase());
+
+/** The exact names of a ListStringMatcher (`patterns: [{ exact }]`), lower case; throws on any other kind of pattern. */
+export function exactPatterns(matcher: unknown, what: string): string[] {
+  return objects(at(matcher, 'patterns'), `${what}.patterns`).map((p, i) => {
+    const keys = Object.keys(p).filter((k) => k !== 'ignore_case');
+    if (keys.length !== 1 || keys[0] !== 'exact') throw new Error(`${what}.patterns[${i}]: only exact patterns are checked, got ${JSON.stringify(p)}`);
+    return str(p['exact'], `${what}.patterns[${i}].exact`).toLowerCase();
+  });
+}
+
+// ---------------------------------------------------------------- Envoy's own protos
+
+const requireFromHere = createRequire(import.meta.url);
+const XDS_DEPS = join(dirname(requireFromHere.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+const PROTO_ROOTS = ['envoy-api', 'xds', 'protoc-gen-validate', 'googleapis'].map((d) => join(XDS_DEPS, d));
+const PROTOBUFJS = dirname(requireFromHere.resolve('protobufjs/package.json'));
+
+/** The files whose messages a shipped Envoy config may use (a typed_config of another type is reported). */
+const ENVOY_PROTO_FILES = [
+  'envoy/config/bootstrap/v3/bootstrap.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/access_loggers/stream/v3/stream.proto',
+];
+
+let envoyRoot: protobuf.Root | undefined;
+function envoyProtos(): protobuf.Root {
+  if (envoyRoot !== undefined) return envoyRoot;
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => {
+    if (target.startsWith('google/protobuf/')) {
+      const file = join(PROTOBUFJS, target);
+      return existsSync(file) ? file : target;
+    }
+    for (const dir of PROTO_ROOTS) {
+      const file = join(dir, target);
+      if (existsSync(file)) return file;
+    }
+    throw new Error(`${target} is under none of ${PROTO_ROOTS.join(', ')}`);
+  };
+  root.loadSync(ENVOY_PROTO_FILES, { keepCase: true });
+  root.resolveAll();
+  envoyRoot = root;
+  return root;
+}
+
+/** Well-known types written as JSON scalars or free-form values in proto3 JSON/YAML. */
+const SCALAR_MESSAGES = new Set([
+  'google.protobuf.Duration', 'google.protobuf.Timestamp', 'google.protobuf.BoolValue', 'google.protobuf.UInt32Value',
+  'google.protobuf.UInt64Value', 'google.protobuf.Int32Value', 'google.protobuf.Int64Value', 'google.protobuf.DoubleValue',
+  'google.protobuf.FloatValue', 'google.protobuf.StringValue', 'google.protobuf.BytesValue', 'google.protobuf.Struct',
+  'google.protobuf.Value', 'google.protobuf.ListValue',
+]);
+
+/**
+ * Every field of a YAML Envoy config (a Bootstrap, or a message of `typeName`) that Envoy's own
+ * protos (as @grpc/grpc-js-xds ships them) do not define, every enum value they do not know, and
+ * every `typed_config` whose `@type` is not among the loaded files: Envoy rejects them all at start.
+ * Field names are snake_case, as every shipped config writes them.
+ */
+export function envoyProtoErrors(value: unknown, typeName = 'envoy.config.bootstrap.v3.Bootstrap'): string[] {
+  const root = envoyProtos();
+  const errors: string[] = [];
+  const visit = (v: unknown, type: protobuf.Type, path: string): void => {
+    if (type.fullName === '.google.protobuf.Any') {
+      const name = isObject(v) ? v['@type'] : undefined;
+      if (typeof name !== 'string') return void errors.push(`${path}: an Any without @type`);
+      let inner: protobuf.Type;
+      try {
+        inner = root.lookupType(name.slice(name.lastIndexOf('/') + 1));
+      } catch {
+        return void errors.push(`${path}: @type ${name} is not in the checked protos`);
+      }
+      const { ['@type']: _type, ...rest } = v as JsonObject;
+      return visit(rest, inner, `${path}<${inner.name}>`);
+    }
+    if (SCALAR_MESSAGES.has(type.fullName.slice(1))) return;
+    if (!isObject(v)) return void errors.push(`${path}: ${type.name} must be a mapping, got ${JSON.stringify(v)}`);
+    for (const [key, fieldValue] of Object.entries(v)) {
+      const field = type.fields[key];
+      if (field === undefined) {
+        errors.push(`${path}.${key}: ${type.name} has no field ${key}`);
+        continue;
+      }
+      field.resolve();
+      const element = (x: unknown, p: string): void => {
+        const t = field.resolvedType;
+        if (t instanceof protobuf.Type) visit(x, t, p);
+        else if (t instanceof protobuf.Enum && !(typeof x === 'string' && x in t.values) && typeof x !== 'number') errors.push(`${p}: ${t.name} has no value ${JSON.stringify(x)}`);
+      };
+      if (field instanceof protobuf.MapField) {
+        if (!isObject(fieldValue)) errors.push(`${path}.${key}: a map must be a mapping`);
+        else for (const [k, x] of Object.entries(fieldValue)) element(x, `${path}.${key}[${k}]`);
+      } else if (field.repeated) {
+        if (!Array.isArray(fieldValue)) errors.push(`${path}.${key}: must be a list`);
+        else fieldValue.forEach((x, i) => element(x, `${path}.${key}[${i}]`));
+      } else element(fieldValue, `${path}.${key}`);
+    }
+  };
+  visit(value, root.lookupType(typeName), typeName.slice(typeName.lastIndexOf('.') + 1));
+  return errors;
 }

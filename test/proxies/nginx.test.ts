@@ -1,0 +1,58 @@
+/**
+ * Real nginx (Debian's nginx-light, auth_request) with deploy/nginx/jwt-ext-authz.conf in front
+ * of the HTTP mode started from deploy/nginx/jwt-ext-authz.yaml.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { assertNotForwarded, keysUnavailableStack, proxyTests, type ProxyUnderTest } from './scenarios.js';
+import { startAuthz, startEcho, startNginx, startStubAuthz, through, token } from './support.js';
+
+const nginx: ProxyUnderTest = { name: 'nginx', config: 'nginx/jwt-ext-authz.yaml', start: startNginx, denyBodyPassed: false };
+
+proxyTests(nginx);
+
+describe('nginx: answers that are neither allow nor deny', () => {
+  it('turns 503 keys_unavailable into a 500 for the client and never reaches the upstream (fails closed)', async (t) => {
+    const stack = await keysUnavailableStack(nginx);
+    t.after(() => stack.close());
+    const res = await through(stack.proxy, { path: '/v1/x', headers: { authorization: `Bearer ${await token('alice')}` } });
+    assert.equal(res.status, 500);
+    assertNotForwarded(res, 'a request checked while keys are unavailable');
+    assert.match(stack.proxy.output(), /auth request unexpected status: 503/);
+    // The allow-missing route is no way around it: the service answers 503 there too.
+    assert.equal((await through(stack.proxy, { path: '/public/page' })).status, 200, 'no token needs no keys');
+  });
+
+  it('answers 500 when jwt-ext-authz is down, and never reaches the upstream', async (t) => {
+    const echo = await startEcho();
+    const authz = await startAuthz(nginx.config);
+    const proxy = await startNginx(authz.service.httpAddress ?? '', echo.address);
+    t.after(async () => {
+      await proxy.close();
+      await echo.close();
+    });
+    await authz.close();
+    const res = await through(proxy, { path: '/public/page' });
+    assert.equal(res.status, 500);
+    assertNotForwarded(res, 'a request with jwt-ext-authz down');
+  });
+
+  it('passes a 403\'s challenge on exactly once, and a 401\'s exactly once (auth_request copies that one itself)', async (t) => {
+    const echo = await startEcho();
+    t.after(() => echo.close());
+    for (const status of [401, 403]) {
+      const challenge = `Bearer realm="jwt-ext-authz", error="insufficient_scope", scope="s${status}"`;
+      const stub = await startStubAuthz({ status, headers: { 'www-authenticate': challenge } });
+      const proxy = await startNginx(stub.address, echo.address);
+      try {
+        const res = await through(proxy, { path: '/x' });
+        assert.equal(res.status, status);
+        assert.equal(res.names.filter((n) => n === 'www-authenticate').length, 1, `${status}`);
+        assert.equal(res.headers['www-authenticate'], challenge, `${status}`);
+      } finally {
+        await proxy.close();
+        await stub.close();
+      }
+    }
+  });
+});
