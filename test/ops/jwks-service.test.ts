@@ -41,11 +41,21 @@ describe('JWKS providers in the running service', () => {
     const idp = await startHttpsServer();
     closers.push(() => idp.close());
     const a = pair();
-    idp.setHandler(() => ({ body: { keys: [jwk('a', a.publicKey)] }, delayMs: 300 }));
+    // The first fetch is answered only when the test says so: a timer would race a loaded machine.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    closers.push(async () => release());
+    idp.setHandler(async () => {
+      await released;
+      return { body: { keys: [jwk('a', a.publicKey)] } };
+    });
     const t = await start(idp);
     assert.equal((await adminGet(t.service.adminAddress ?? '', '/readyz')).status, 503);
     assert.equal(await grpcHealth(t.service.grpcAddress, ''), 'NOT_SERVING');
     assertDeny(await t.client.check(bearer(await token('a', a.privateKey))), 'keys_unavailable', 503, 14);
+    release();
     await eventually(() => t.service.ready(), 3000, 'ready');
     const ready = await adminGet(t.service.adminAddress ?? '', '/readyz');
     assert.equal(ready.status, 200);
