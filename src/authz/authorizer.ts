@@ -12,7 +12,7 @@ import type { Identity } from './identity.js';
 import type { Policy } from './policy.js';
 import type { CheckResponse } from '../envoy/check-response.js';
 import { createResponder } from './response.js';
-import { DEFAULT_ROUTE, type RouteSettings } from './routes.js';
+import { DEFAULT_ROUTE, reportsOnly, type RouteSettings } from './routes.js';
 import type { FoundToken } from '../token/extract.js';
 
 export interface AuthorizerOptions {
@@ -117,9 +117,10 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
   ): A {
     if (decision.kind === 'deny') {
       const { rejection, found } = decision;
-      // Report-only (SPEC §14): every deny of the check itself passes, without identity. A
-      // request that could not be checked at all is answered under DEFAULT_ROUTE: still denied.
-      const reportOnly = route.reportOnly;
+      // Report-only (SPEC §14): every deny of the check itself passes, without identity; an
+      // internal_error never does. A request that could not be checked at all is answered
+      // under DEFAULT_ROUTE: still denied.
+      const reportOnly = reportsOnly(route, rejection);
       const response = reportOnly ? kit.reportOnly(rejection, route) : kit.deny(rejection, decision.tokenPresent, route);
       if (logger !== undefined && denyLog?.admit(rejection.reason) === true) {
         logger.info(

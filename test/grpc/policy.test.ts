@@ -208,6 +208,13 @@ describe('report-only over gRPC (SPEC §14)', () => {
   it('enforces outside the report-only route', async () => {
     assertDeny(await check('/other', {}), 'missing_token');
   });
+
+  it('still denies with 503 internal_error on a report-only route: fail closed is not a decision a dry run may skip', async () => {
+    const tk = await token({ scope: 'admin' });
+    const res = await t.client.check(checkRequest({ authorization: `Bearer ${tk}` }, { path: '/dry/x', context: { 'jwt.require-claims': 'not json' } }));
+    assertDeny(res, 'internal_error', 503, 14);
+    assert.equal(meta(res)['report_only'], undefined);
+  });
 });
 
 describe('global report-only, and deny metadata with dynamic-metadata off', () => {
