@@ -153,7 +153,8 @@ export interface DeadRule {
  * Why `rule` can never match a token the service accepts now or later, or undefined. Only
  * rules that bound the token's age can die: with `issued-before` T and every provider of the
  * issuer setting max-lifetime L (which requires exp and iat), an accepted token has
- * exp <= iat + L < T + L, so after T + L + clock-skew none is left. A rule naming an issuer no
+ * exp <= iat + L < T + L, so a second after T + L + clock-skew none is left (time checks
+ * compare whole seconds). A rule naming an issuer no
  * provider accepts can never match either (usually a typo).
  */
 function deadRule(rule: RevocationRule, bound: LifetimeBound, nowMs: number): string | undefined {
@@ -161,8 +162,10 @@ function deadRule(rule: RevocationRule, bound: LifetimeBound, nowMs: number): st
   const b = bound(rule.iss);
   if (b === null) return `no provider accepts issuer ${JSON.stringify(rule.iss)}`;
   if (rule.issuedBefore === undefined || b === undefined) return undefined;
-  const deadAt = rule.issuedBefore * 1000 + b;
-  return nowMs >= deadAt ? `every token it revokes expired by ${new Date(deadAt).toISOString()} (issued-before + max-lifetime + clock-skew)` : undefined;
+  // + 1 s: checkClaims compares exp with the current whole second, so a token can outlive
+  // exp + clock-skew by up to a second (and issued-before and iat may hold fractions).
+  const deadAt = rule.issuedBefore * 1000 + b + 1000;
+  return nowMs >= deadAt ? `every token it revokes expired by ${new Date(deadAt).toISOString()} (issued-before + max-lifetime + clock-skew + 1 s)` : undefined;
 }
 
 interface JtiEntry {
