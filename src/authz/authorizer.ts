@@ -55,7 +55,7 @@ interface Answers<A> {
   allow(identity: Identity, found: FoundToken, http: HttpRequestAttributes, route: RouteSettings): A;
   anonymous(route: RouteSettings): A;
   deny(rejection: Rejection, tokenPresent: boolean, route: RouteSettings): A;
-  reportOnly(rejection: Rejection, route: RouteSettings): A;
+  reportOnly(rejection: Rejection, route: RouteSettings, found: FoundToken | undefined): A;
 }
 
 /** One config generation: the policy and the answers built for it, swapped together. */
@@ -91,14 +91,14 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
           isTokenPage(http, policy) ? responder.tokenPage(identity, found) : responder.allow(identity, found, route),
         anonymous: (route) => responder.anonymous(route),
         deny: (rejection, tokenPresent, route) => responder.deny(rejection, tokenPresent, route),
-        reportOnly: (rejection, route) => responder.reportOnly(rejection, route),
+        reportOnly: (rejection, route, found) => responder.reportOnly(rejection, route, found),
       },
       // The token page needs Envoy's denied_response; through a proxy's 200 it would go upstream.
       http: {
         allow: (identity, found) => httpResponder.allow(identity, found),
         anonymous: () => httpResponder.anonymous(),
         deny: (rejection, tokenPresent) => httpResponder.deny(rejection, tokenPresent),
-        reportOnly: () => httpResponder.reportOnly(),
+        reportOnly: (_rejection, _route, found) => httpResponder.reportOnly(found),
       },
       cache: cacheEnabled(limits) ? new TokenCache(limits, counts.cacheStats) : undefined,
     };
@@ -121,7 +121,7 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
       // internal_error never does. A request that could not be checked at all is answered
       // under DEFAULT_ROUTE: still denied.
       const reportOnly = reportsOnly(route, rejection);
-      const response = reportOnly ? kit.reportOnly(rejection, route) : kit.deny(rejection, decision.tokenPresent, route);
+      const response = reportOnly ? kit.reportOnly(rejection, route, found) : kit.deny(rejection, decision.tokenPresent, route);
       if (logger !== undefined && denyLog?.admit(rejection.reason) === true) {
         logger.info(
           {
