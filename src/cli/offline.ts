@@ -26,7 +26,9 @@ export function runValidateConfig(args: CliArgs): number {
   const config = loadConfigFile(requireConfig(args), (w) => warnings.push(`${w.file}${w.line ? `:${w.line}` : ''}: ${w.key}: ${w.message}`));
   const revocations = {
     onLoad: (path: string, list: RevocationList) => {
-      for (const d of list.dead) warnings.push(`${path}: ${describeRule(d.rule)}: can never match (${d.why}); it can be deleted`);
+      for (const d of list.dead) {
+        warnings.push(`${path}: ${describeRule(d.rule)}: can never match (${d.why}); ${d.kind === 'expired' ? 'it can be deleted' : 'check its iss'}`);
+      }
     },
   };
   closePolicy(buildPolicy(config, { revocations }));
