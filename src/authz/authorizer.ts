@@ -12,7 +12,7 @@ import type { Identity } from './identity.js';
 import type { Policy } from './policy.js';
 import type { CheckResponse } from '../envoy/check-response.js';
 import { createResponder } from './response.js';
-import { DEFAULT_ROUTE, type RouteSettings } from './routes.js';
+import { DEFAULT_ROUTE, reportsOnly, type RouteSettings } from './routes.js';
 import type { FoundToken } from '../token/extract.js';
 
 export interface AuthorizerOptions {
@@ -55,7 +55,7 @@ interface Answers<A> {
   allow(identity: Identity, found: FoundToken, http: HttpRequestAttributes, route: RouteSettings): A;
   anonymous(route: RouteSettings): A;
   deny(rejection: Rejection, tokenPresent: boolean, route: RouteSettings): A;
-  reportOnly(rejection: Rejection, route: RouteSettings): A;
+  reportOnly(rejection: Rejection, route: RouteSettings, found: FoundToken | undefined): A;
 }
 
 /** One config generation: the policy and the answers built for it, swapped together. */
@@ -91,14 +91,14 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
           isTokenPage(http, policy) ? responder.tokenPage(identity, found) : responder.allow(identity, found, route),
         anonymous: (route) => responder.anonymous(route),
         deny: (rejection, tokenPresent, route) => responder.deny(rejection, tokenPresent, route),
-        reportOnly: (rejection, route) => responder.reportOnly(rejection, route),
+        reportOnly: (rejection, route, found) => responder.reportOnly(rejection, route, found),
       },
       // The token page needs Envoy's denied_response; through a proxy's 200 it would go upstream.
       http: {
         allow: (identity, found) => httpResponder.allow(identity, found),
         anonymous: () => httpResponder.anonymous(),
         deny: (rejection, tokenPresent) => httpResponder.deny(rejection, tokenPresent),
-        reportOnly: () => httpResponder.reportOnly(),
+        reportOnly: (_rejection, _route, found) => httpResponder.reportOnly(found),
       },
       cache: cacheEnabled(limits) ? new TokenCache(limits, counts.cacheStats) : undefined,
     };
@@ -117,10 +117,11 @@ export function createAuthorizer(initial: Policy, options: AuthorizerOptions = {
   ): A {
     if (decision.kind === 'deny') {
       const { rejection, found } = decision;
-      // Report-only (SPEC §14): every deny of the check itself passes, without identity. A
-      // request that could not be checked at all is answered under DEFAULT_ROUTE: still denied.
-      const reportOnly = route.reportOnly;
-      const response = reportOnly ? kit.reportOnly(rejection, route) : kit.deny(rejection, decision.tokenPresent, route);
+      // Report-only (SPEC §14): every deny of the check itself passes, without identity; an
+      // internal_error never does. A request that could not be checked at all is answered
+      // under DEFAULT_ROUTE: still denied.
+      const reportOnly = reportsOnly(route, rejection);
+      const response = reportOnly ? kit.reportOnly(rejection, route, found) : kit.deny(rejection, decision.tokenPresent, route);
       if (logger !== undefined && denyLog?.admit(rejection.reason) === true) {
         logger.info(
           {

@@ -28,8 +28,11 @@ export interface HttpResponder {
   allow(identity: Identity, found: FoundToken): HttpAnswer;
   anonymous(): HttpAnswer;
   deny(rejection: Rejection, tokenPresent: boolean): HttpAnswer;
-  /** A would-be deny under report-only (SPEC §14): the anonymous allow. */
-  reportOnly(): HttpAnswer;
+  /**
+   * A would-be deny under report-only (SPEC §14): the anonymous allow; with `forward-original:
+   * false` it also takes off `found`'s carrier, as an allow would.
+   */
+  reportOnly(found?: FoundToken): HttpAnswer;
 }
 
 /** Envoy's http_service removes the request headers this response header lists. */
@@ -59,6 +62,23 @@ export function createHttpResponder(config: Config): HttpResponder {
   };
 
   const anonymous = finish(identityHeaders.flatMap((h) => [h, '']), anonymousRemovals(config), 200, '');
+  /** Report-only answers that take off a header carrier, by header name (the token sources: a few). */
+  const reportOnlyByHeader = new Map<string, HttpAnswer>();
+
+  function reportOnly(found: FoundToken | undefined): HttpAnswer {
+    if (r.forwardOriginal || found === undefined || found.source.kind === 'query') return anonymous;
+    const build = (): HttpAnswer => {
+      const headers = identityHeaders.flatMap((h) => [h, '']);
+      const remove = anonymousRemovals(config);
+      carrierRemoval(found, headers, remove);
+      return finish(headers, [...new Set(remove)], 200, '');
+    };
+    // A cookie carrier's rewrite depends on the request's other cookies: built per request.
+    if (found.source.kind === 'cookie') return build();
+    let answer = reportOnlyByHeader.get(found.source.name);
+    if (answer === undefined) reportOnlyByHeader.set(found.source.name, (answer = build()));
+    return answer;
+  }
 
   function deny(rejection: Rejection, tokenPresent: boolean): HttpAnswer {
     // A flood repeats a few denies: reuse each answer.
@@ -101,7 +121,7 @@ export function createHttpResponder(config: Config): HttpResponder {
       return answer;
     },
     anonymous: () => anonymous,
-    reportOnly: () => anonymous,
+    reportOnly,
     deny,
   };
 }

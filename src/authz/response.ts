@@ -38,9 +38,10 @@ export interface Responder {
   deny(rejection: Rejection, tokenPresent: boolean, route?: RouteSettings): CheckResponse;
   /**
    * A would-be deny under report-only (SPEC §14): the anonymous allow (every identity header
-   * removed), with the deny's metadata and `report_only: "true"`.
+   * removed), with the deny's metadata and `report_only: "true"`. With `forward-original: false`
+   * it also takes off `found`'s carrier, as an allow would.
    */
-  reportOnly(rejection: Rejection, route?: RouteSettings): CheckResponse;
+  reportOnly(rejection: Rejection, route?: RouteSettings, found?: FoundToken): CheckResponse;
   /** The client token page (SPEC §9): a 200 page through denied_response, so status.code is 7. */
   tokenPage(identity: Identity, found: FoundToken): CheckResponse;
 }
@@ -182,12 +183,25 @@ export function createResponder(config: Config): Responder {
       const body = renderTokenPage({ token: found.token, user: identity.user, exp: identity.claims['exp'] });
       return { status: PAGE_STATUS, denied_response: { status: PAGE_HTTP_STATUS, headers: TOKEN_PAGE_HEADERS, body } };
     },
-    reportOnly(rejection, route = DEFAULT_ROUTE) {
-      const key = `${rejection.reason}\0${rejection.provider}\0${route.label ?? ''}`;
+    reportOnly(rejection, route = DEFAULT_ROUTE, found) {
+      // forward-original: false holds for a dry run's allow too: the upstream never gets the token.
+      const carrier = r.forwardOriginal ? undefined : found;
+      const build = () => {
+        const { fields } = denyMetadata(rejection, route);
+        const dynamic_metadata = { fields: { ...fields, report_only: str('true') } };
+        if (carrier === undefined) return { status: OK_STATUS, ok_response: anonymousOk, dynamic_metadata };
+        const headers: HeaderValueOption[] = [];
+        const remove = [...anonymousOk.headers_to_remove];
+        const queryRemove: string[] = [];
+        carrierRemoval(carrier, headers, remove, queryRemove);
+        return { status: OK_STATUS, ok_response: { headers, headers_to_remove: [...new Set(remove)], query_parameters_to_remove: queryRemove }, dynamic_metadata };
+      };
+      // A cookie carrier's rewrite depends on the request's other cookies: built per request.
+      if (carrier?.source.kind === 'cookie') return build();
+      const key = `${rejection.reason}\0${rejection.provider}\0${route.label ?? ''}\0${carrier === undefined ? '' : `${carrier.source.kind}:${carrier.source.name}`}`;
       let answer = reportOnlyAnswers.get(key);
       if (answer === undefined) {
-        const { fields } = denyMetadata(rejection, route);
-        answer = reusedAnswer({ status: OK_STATUS, ok_response: anonymousOk, dynamic_metadata: { fields: { ...fields, report_only: str('true') } } });
+        answer = reusedAnswer(build());
         reportOnlyAnswers.set(key, answer);
       }
       return answer;

@@ -147,22 +147,34 @@ export function lifetimeBound(config: Config): LifetimeBound {
 export interface DeadRule {
   readonly rule: RevocationRule;
   readonly why: string;
+  /**
+   * `expired`: every token it revoked has expired, it can go. `unknown-issuer`: it never
+   * revoked anything, which an operator who wrote it rarely meant (a typo, a missing "/").
+   */
+  readonly kind: 'expired' | 'unknown-issuer';
 }
 
 /**
  * Why `rule` can never match a token the service accepts now or later, or undefined. Only
  * rules that bound the token's age can die: with `issued-before` T and every provider of the
  * issuer setting max-lifetime L (which requires exp and iat), an accepted token has
- * exp <= iat + L < T + L, so after T + L + clock-skew none is left. A rule naming an issuer no
+ * exp <= iat + L < T + L, so a second after T + L + clock-skew none is left (time checks
+ * compare whole seconds). A rule naming an issuer no
  * provider accepts can never match either (usually a typo).
  */
-function deadRule(rule: RevocationRule, bound: LifetimeBound, nowMs: number): string | undefined {
+function deadRule(rule: RevocationRule, bound: LifetimeBound, nowMs: number): Omit<DeadRule, 'rule'> | undefined {
   if (rule.iss === undefined) return undefined;
   const b = bound(rule.iss);
-  if (b === null) return `no provider accepts issuer ${JSON.stringify(rule.iss)}`;
+  if (b === null) {
+    return { kind: 'unknown-issuer', why: `no provider accepts issuer ${JSON.stringify(rule.iss)}, so it revokes nothing (issuers compare exactly, a trailing "/" included)` };
+  }
   if (rule.issuedBefore === undefined || b === undefined) return undefined;
-  const deadAt = rule.issuedBefore * 1000 + b;
-  return nowMs >= deadAt ? `every token it revokes expired by ${new Date(deadAt).toISOString()} (issued-before + max-lifetime + clock-skew)` : undefined;
+  // + 1 s: checkClaims compares exp with the current whole second, so a token can outlive
+  // exp + clock-skew by up to a second (and issued-before and iat may hold fractions).
+  const deadAt = rule.issuedBefore * 1000 + b + 1000;
+  return nowMs >= deadAt
+    ? { kind: 'expired', why: `every token it revokes expired by ${new Date(deadAt).toISOString()} (issued-before + max-lifetime + clock-skew + 1 s)` }
+    : undefined;
 }
 
 interface JtiEntry {
@@ -199,9 +211,9 @@ export class RevocationList implements Revocations {
     const dead: DeadRule[] = [];
     let size = 0;
     for (const rule of rules) {
-      const why = bound === undefined ? undefined : deadRule(rule, bound, nowMs);
-      if (why !== undefined) {
-        dead.push({ rule, why });
+      const d = bound === undefined ? undefined : deadRule(rule, bound, nowMs);
+      if (d !== undefined) {
+        dead.push({ rule, ...d });
         continue;
       }
       size++;

@@ -13,6 +13,7 @@
  */
 import type { RouteConfig } from '../config/types.js';
 import { headerValue, requestPath, type HttpRequestAttributes } from '../envoy/check-request.js';
+import type { Rejection } from '../reasons.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { bothRequirements, compileRequirements, type CompiledRequirements } from './requirements.js';
 import { canonicalHost, envoyPath, hasOneReading, lenientPath, opaqueSeparatorPath } from '../util/url-path.js';
@@ -39,6 +40,13 @@ const NO_REQUIREMENTS: CompiledRequirements = Object.freeze(compileRequirements(
 export const DEFAULT_ROUTE: RouteSettings = Object.freeze({
   label: undefined, allowMissing: false, providers: undefined, require: NO_REQUIREMENTS, reportOnly: false,
 });
+/**
+ * Whether report-only answers this deny as an allow (SPEC §14). Never an internal_error: SPEC
+ * §8 fails closed on every one (an exception, a proxy sending what cannot be read), so a dry
+ * run does not let through what the service could not judge.
+ */
+export const reportsOnly = (route: RouteSettings, rejection: Rejection): boolean =>
+  route.reportOnly && rejection.reason !== 'internal_error';
 /** How the default shows in a combined label and in verify. */
 export const DEFAULT_LABEL = '(default)';
 const MAX_COMBINED = 1024;

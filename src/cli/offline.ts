@@ -4,7 +4,7 @@ import { closePolicy, startPolicy } from '../authz/key-lifecycle.js';
 import { buildPolicy, type Policy } from '../authz/policy.js';
 import { decide } from '../authz/decide.js';
 import { describeRule, type RevocationList } from '../authz/revocation.js';
-import { DEFAULT_LABEL } from '../authz/routes.js';
+import { DEFAULT_LABEL, reportsOnly } from '../authz/routes.js';
 import { describeRequirements } from '../authz/requirements.js';
 
 const REQUIREMENT_REASONS: ReadonlySet<string> = new Set(['insufficient_scope', 'claim_mismatch']);
@@ -26,7 +26,9 @@ export function runValidateConfig(args: CliArgs): number {
   const config = loadConfigFile(requireConfig(args), (w) => warnings.push(`${w.file}${w.line ? `:${w.line}` : ''}: ${w.key}: ${w.message}`));
   const revocations = {
     onLoad: (path: string, list: RevocationList) => {
-      for (const d of list.dead) warnings.push(`${path}: ${describeRule(d.rule)}: can never match (${d.why}); it can be deleted`);
+      for (const d of list.dead) {
+        warnings.push(`${path}: ${describeRule(d.rule)}: can never match (${d.why}); ${d.kind === 'expired' ? 'it can be deleted' : 'check its iss'}`);
+      }
     },
   };
   closePolicy(buildPolicy(config, { revocations }));
@@ -86,7 +88,7 @@ export async function runVerify(args: CliArgs): Promise<number> {
     const held = decision.kind === 'allow' ? true : decision.kind === 'deny' && REQUIREMENT_REASONS.has(decision.rejection.reason) ? false : undefined;
     const policyOut = {
       ...(required === undefined ? {} : { requires: required, ...(held === undefined ? {} : { requirementsMet: held }) }),
-      ...(route.reportOnly && decision.kind === 'deny' ? { reportOnly: true, answered: 'allow, without identity headers (report-only)' } : {}),
+      ...(decision.kind === 'deny' && reportsOnly(route, decision.rejection) ? { reportOnly: true, answered: 'allow, without identity headers (report-only)' } : {}),
     };
     const routed = policy.routes.size === 0 ? { ...out, ...policyOut } : { ...out, route: route.label ?? DEFAULT_LABEL, ...policyOut };
     process.stdout.write(`${JSON.stringify(discovery === undefined ? routed : { ...routed, discovery }, null, 2)}\n`);

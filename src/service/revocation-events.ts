@@ -1,5 +1,5 @@
 import type { RevocationHooks } from '../authz/revocation-file.js';
-import { describeRule } from '../authz/revocation.js';
+import { type DeadRule, describeRule } from '../authz/revocation.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 
@@ -15,16 +15,17 @@ export function revocationHooks(metrics: Metrics, logger: Logger): RevocationHoo
     onLoad(path, list, initial) {
       if (!initial) metrics.configReloads.inc({ result: 'success' });
       logger.info({ path, rules: list.size }, initial ? 'revocation rules loaded' : 'revocation file reloaded');
-      if (list.dead.length === 0) return;
       // Safe to leave out: they cannot match a token the service would accept (see revocation.ts).
-      logger.info(
-        {
-          path,
-          rules: list.dead.slice(0, LISTED).map((d) => `${describeRule(d.rule)}: ${d.why}`),
-          ...(list.dead.length > LISTED ? { more: list.dead.length - LISTED } : {}),
-        },
-        'revocation rules that can never match were left out; they can be deleted from the file',
-      );
+      const listed = (dead: readonly DeadRule[]) => ({
+        path,
+        rules: dead.slice(0, LISTED).map((d) => `${describeRule(d.rule)}: ${d.why}`),
+        ...(dead.length > LISTED ? { more: dead.length - LISTED } : {}),
+      });
+      const expired = list.dead.filter((d) => d.kind === 'expired');
+      const unknown = list.dead.filter((d) => d.kind === 'unknown-issuer');
+      if (expired.length > 0) logger.info(listed(expired), 'revocation rules that can never match were left out; they can be deleted from the file');
+      // Not pruning: a rule that never revoked anything is most likely a mistyped issuer.
+      if (unknown.length > 0) logger.warn(listed(unknown), 'revocation rules name an issuer no provider accepts and revoke nothing; check their iss');
     },
     onReject(path, problems) {
       metrics.configReloads.inc({ result: 'failure' });

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { RevocationFile } from '../../src/authz/revocation-file.js';
 import { describeRule, lifetimeBound, parseRfc3339, readRevocationRules, RevocationList, type RevocationRule } from '../../src/authz/revocation.js';
 import { parseConfig } from '../../src/config/load.js';
+import { checkClaims } from '../../src/token/claims.js';
 import { ConfigError, type ConfigProblem } from '../../src/errors.js';
 import { tempDir } from '../helpers/service.js';
 
@@ -210,10 +211,22 @@ describe('rules that can never match again are left out (pruning)', () => {
     assert.equal(new RevocationList(rules(before(long)), lifetimeBound(issuerless), now).dead.length, 0);
   });
 
+  it('keeps a rule with a fractional issued-before while a token it revokes can still be accepted (whole-second time checks)', () => {
+    const cfg = parseConfig(`clock-skew: 0s\nproviders:\n  - { name: a, key-file: /a.pem, required-issuer: "${ISS}", max-lifetime: 10s }\n`, '/c.yaml');
+    // Issued 0.25 s before the rule's time, living the whole 10 s max-lifetime.
+    const claims = { iss: ISS, sub: 'a', iat: T_S + 0.25, exp: T_S + 10.25 };
+    const now = (T_S + 10.6) * 1000;
+    const rules = { requiredIssuer: ISS, requiredAudience: [], clockSkewMs: 0, requireExpiration: false, maxLifetimeMs: 10_000 };
+    assert.equal(checkClaims(claims, rules, now), undefined, 'exp is compared in whole seconds: still accepted');
+    const list = new RevocationList(readRevocationRules({ rules: [{ iss: ISS, 'issued-before': '2026-11-29T00:00:00.5Z' }] }, 'r.json', []), lifetimeBound(cfg), now);
+    assert.deepEqual(list.dead, []);
+    assert.equal(matched(list, claims), 'rules[0] {iss, issued-before}');
+  });
+
   it('drops rules naming an issuer no provider accepts, saying so', () => {
     const cfg = config(`  - { name: a, key-file: /a.pem, required-issuer: "${ISS}" }\n`);
     const list = new RevocationList(rules([{ iss: 'https://typo.test/', sub: 'a' }, { jti: 'j' }]), lifetimeBound(cfg));
-    assert.deepEqual(list.dead.map((d) => [describeRule(d.rule), d.why]), [['rules[0] {iss, sub}', 'no provider accepts issuer "https://typo.test/"']]);
+    assert.deepEqual(list.dead.map((d) => [describeRule(d.rule), d.why]), [['rules[0] {iss, sub}', 'no provider accepts issuer "https://typo.test/", so it revokes nothing (issuers compare exactly, a trailing "/" included)']]);
     assert.equal(list.size, 1);
   });
 });

@@ -208,6 +208,13 @@ describe('report-only over gRPC (SPEC §14)', () => {
   it('enforces outside the report-only route', async () => {
     assertDeny(await check('/other', {}), 'missing_token');
   });
+
+  it('still denies with 503 internal_error on a report-only route: fail closed is not a decision a dry run may skip', async () => {
+    const tk = await token({ scope: 'admin' });
+    const res = await t.client.check(checkRequest({ authorization: `Bearer ${tk}` }, { path: '/dry/x', context: { 'jwt.require-claims': 'not json' } }));
+    assertDeny(res, 'internal_error', 503, 14);
+    assert.equal(meta(res)['report_only'], undefined);
+  });
 });
 
 describe('global report-only, and deny metadata with dynamic-metadata off', () => {
@@ -281,5 +288,39 @@ routes:
     assert.deepEqual(assertAllow(res), {});
     const removed = res.ok_response?.headers_to_remove ?? [];
     for (const h of ['x-trino-user', 'authorization', 'x-trino-original-user']) assert.ok(removed.includes(h), h);
+  });
+});
+
+describe('report-only with forward-original: false (SPEC §6, §14)', () => {
+  let t: TestService;
+  before(async () => {
+    t = await service(`token:
+  sources:
+    - { header: x-token }
+    - { cookie: access_token }
+    - { query: access_token }
+response: { forward-original: false }
+routes:
+  - name: dry
+    match: { path-prefix: /dry }
+    require: { scopes: [admin] }
+    report-only: true
+`);
+  });
+  after(() => t.close());
+
+  it('takes the token\'s carrier off a would-be deny too: a dry run must not hand the upstream a token it never gets when enforcing', async () => {
+    const tk = await token({ scope: 'read' });
+    const header = await t.client.check(checkRequest({ 'x-token': tk }, { path: '/dry/x' }));
+    assert.deepEqual(assertAllow(header), {});
+    assert.ok(header.ok_response?.headers_to_remove?.includes('x-token'), String(header.ok_response?.headers_to_remove));
+
+    const cookie = await t.client.check(checkRequest({ cookie: `theme=dark; access_token=${tk}` }, { path: '/dry/x' }));
+    assert.deepEqual(assertAllow(cookie), { cookie: 'theme=dark' });
+
+    const query = await t.client.check(checkRequest({}, { path: `/dry/x?access_token=${tk}` }));
+    assertAllow(query);
+    assert.deepEqual(query.ok_response?.query_parameters_to_remove, ['access_token']);
+    assert.equal(meta(query)['report_only'], 'true');
   });
 });

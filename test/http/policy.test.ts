@@ -106,3 +106,36 @@ providers:
     assert.ok(removed(res).includes('authorization'));
   });
 });
+
+describe('report-only with forward-original: false in the HTTP mode (SPEC §6, §12, §14)', () => {
+  let t: TestService;
+  let http: string;
+  before(async () => {
+    const dir = tempDir();
+    writeKey(dir, 'rsa.pem', keys.rsa.publicKey);
+    t = await startTestService(`http-listen: 127.0.0.1:0
+token:
+  sources:
+    - { header: x-token }
+    - { cookie: access_token }
+response: { forward-original: false }
+report-only: true
+providers:
+  - name: corp
+    key-file: rsa.pem
+    required-issuer: ${IDP}
+`, { dir, watch: false });
+    http = t.service.httpAddress ?? '';
+  });
+  after(() => t.close());
+
+  it('takes the token\'s carrier off a would-be deny as an allow would', async () => {
+    const bad = 'e30.e30.sig';
+    const header = await httpCheck(http, { path: '/x', headers: { 'x-token': bad } });
+    assert.equal(header.status, 200);
+    assert.ok(removed(header).includes('x-token'), removed(header).join(','));
+    const cookie = await httpCheck(http, { path: '/x', headers: { cookie: `theme=dark; access_token=${bad}` } });
+    assert.equal(cookie.status, 200);
+    assert.equal(cookie.headers['cookie'], 'theme=dark');
+  });
+});

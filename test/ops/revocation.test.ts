@@ -46,6 +46,16 @@ describe('revocation in the running service (SPEC §14)', () => {
     sample(await metricsOf(t), `jwt_ext_authz_config_reloads_total{result="${result}"}`);
   const denied = async (t: TestService, tk: string): Promise<boolean> => ((await t.client.check(bearer(tk))).status?.code ?? 0) !== 0;
 
+  it('warns of a rule whose issuer no provider accepts (a missing trailing "/"): it revokes nothing', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'revoked.json'), rulesJson({ iss: 'https://idp.test', sub: 'alice' }));
+    const t = await start(dir, 'revoked.json');
+    assertAllow(await t.client.check(bearer(await token({}))));
+    const line = t.logs.join('').split('\n').filter((l) => l.includes('no provider accepts')).map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+    assert.equal(line?.['level'], 40, 'logged as a warning, not as info');
+    assert.match(String(line?.['msg']), /revoke nothing/);
+  });
+
   it('denies a cached token with 401 revoked on the next request after the file is rewritten in place', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'revoked.json'), rulesJson());
