@@ -1,5 +1,4 @@
 import type { Config } from '../config/types.js';
-import { SPLICE_MIN_CHARS } from '../envoy/check-response.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import type { Identity } from './identity.js';
 
@@ -22,15 +21,18 @@ export interface CacheStats {
 }
 
 /**
- * Estimated bytes an entry keeps alive, from measurement (node 20): the token string (one
- * copy, shared by the key and the answer), its claims (the payload, parsed), the answer, its
- * encoded bytes, the Map slot. A token of SPLICE_MIN_CHARS or more is not kept in the encoded
- * bytes (the codec writes it in at send time). Measured 3.5 KB for a 750-character token,
- * 3.6 KB for 1 500, 6.9 KB for 4 100 and 11.6 KB for 8 000; this errs above each.
+ * Estimated bytes an entry keeps alive, from measurement (node 20, test/authz/cache-bytes.test.ts):
+ * the token string (one copy, shared by the key and the answer), its claims (the whole payload,
+ * parsed: checks on a hit read any claim), the identity, the kept answer (what it is built from,
+ * see response.ts) and its encoded bytes without the token (the codec writes it in at send
+ * time), the Map slots. Claims cost more per character than the token itself: a group id is 52
+ * characters of token and 64 bytes of heap. Measured 1.0 KB for a 340-character token, 3.2 KB
+ * for 1 400 (20 groups), 9.5 KB for 4 200, 18.2 KB for 8 100 (150 groups), 2.1 KB for the bench's
+ * 730-character RS256 token; this errs above each, by at most 1.5x. (Claims built to be dense,
+ * say `[{},{},…]`, cost more; a token is cached only once its signature verified.)
  */
-export const entryBytes = (token: string): number =>
-  ENTRY_OVERHEAD_BYTES + Math.ceil(token.length * (token.length >= SPLICE_MIN_CHARS ? 1.5 : 2.7));
-const ENTRY_OVERHEAD_BYTES = 1500;
+export const entryBytes = (token: string): number => ENTRY_OVERHEAD_BYTES + Math.ceil(token.length * 2.3);
+const ENTRY_OVERHEAD_BYTES = 600;
 
 /** A cache with either limit at 0 is off. */
 export const cacheEnabled = (c: Config['cache']): boolean => c.maxEntries > 0 && c.maxBytes > 0;

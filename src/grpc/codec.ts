@@ -1,5 +1,5 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { reuseOf, SPLICE_MIN_CHARS, type CheckResponse } from '../envoy/check-response.js';
+import { reuseOf, type CheckResponse } from '../envoy/check-response.js';
 import { UNDECODABLE, type CheckRequest } from '../envoy/check-request.js';
 import { authorizationServiceDefinition } from './proto.js';
 import { decodeCheckRequest } from './request-decoder.js';
@@ -22,7 +22,7 @@ const ASCII = /^[\x00-\x7f]*$/;
 type Kept = Buffer | { readonly frame: Buffer; readonly at: number; readonly carried: string };
 
 function keep(answer: CheckResponse, carries: string | undefined): Kept {
-  const splice = carries !== undefined && carries.length >= SPLICE_MIN_CHARS && ASCII.test(carries);
+  const splice = carries !== undefined && ASCII.test(carries);
   const { bytes, at } = encodeMarked(answer, splice ? carries : undefined);
   if (!splice || at < 0) return bytes;
   // ASCII: one byte per character, so the string's bytes are exactly [at, at + length).
