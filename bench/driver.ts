@@ -17,6 +17,8 @@ export interface DriverJob {
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly requests?: number;
+  /** Fixed rate per connection (open loop, as h2load --rps). */
+  readonly rps?: number;
 }
 
 const emit = (v: object): void => void process.stdout.write(`${JSON.stringify(v)}\n`);
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
     warmupMs: job.warmupMs,
     durationMs: job.durationMs,
     ...(job.requests === undefined ? {} : { requests: job.requests }),
+    ...(job.rps === undefined ? {} : { rps: job.rps }),
     onPhase: (phase) => emit({ event: phase, at: Date.now() }),
   };
   const result = await runLoad(options);

@@ -21,6 +21,9 @@ export interface Measurement {
   readonly rps: number;
   readonly p50Us: number;
   readonly p99Us: number;
+  /** The Node driver only. */
+  readonly p999Us?: number;
+  readonly maxUs?: number;
   readonly measured: number;
   readonly failed: number;
   readonly serverCpu: number | undefined;
@@ -122,24 +125,37 @@ export async function measureH2load(server: Server, body: Buffer, s: Settings, h
   };
 }
 
+/** What a Node driver run changes: only the first `tokens` tokens, exactly `requests` requests, a fixed rate. */
+interface NodeExtra {
+  readonly tokens?: number;
+  readonly requests?: number;
+  /** Fixed rate: `rps` per connection over `connections` connections of `streams` streams, warm-up and duration in ms. */
+  readonly steady?: { readonly rps: number; readonly connections: number; readonly streams: number; readonly warmupMs: number; readonly durationMs: number };
+  /** Called when the measured window starts and ends. */
+  readonly onPhase?: (phase: 'measure' | 'end', driverPid: number) => void;
+}
+
 /**
  * The Node driver as its own process (bench/driver.ts), over the tokens of `tokensFile` (one per
  * line; `extra.tokens`: only the first N), for warm-up + duration or exactly `extra.requests`.
  */
-export async function measureNode(server: Server, tokensFile: string, s: Settings, extra: { tokens?: number; requests?: number } = {}): Promise<Measurement> {
+export async function measureNode(server: Server, tokensFile: string, s: Settings, extra: NodeExtra = {}): Promise<Measurement> {
+  const { steady } = extra;
   const job: DriverJob = {
     port: server.port,
     tokensFile,
-    connections: s.connections,
-    streams: s.streams,
-    warmupMs: s.warmupMs,
-    durationMs: s.durationMs,
-    ...extra,
+    connections: steady?.connections ?? s.connections,
+    streams: steady?.streams ?? s.streams,
+    warmupMs: steady?.warmupMs ?? s.warmupMs,
+    durationMs: steady?.durationMs ?? s.durationMs,
+    ...(extra.tokens === undefined ? {} : { tokens: extra.tokens }),
+    ...(extra.requests === undefined ? {} : { requests: extra.requests }),
+    ...(steady === undefined ? {} : { rps: steady.rps }),
   };
   const jobFile = join(TMP, 'driver-job.json');
   writeFileSync(jobFile, JSON.stringify(job));
   const p = spawnPinned(LOAD_CORE, process.execPath, ['--max-old-space-size=2048', DRIVER, jobFile]);
-  const limitMs = extra.requests === undefined ? s.warmupMs + s.durationMs + 120_000 : Math.max(300_000, extra.requests * 2);
+  const limitMs = extra.requests === undefined ? job.warmupMs + job.durationMs + 120_000 : Math.max(300_000, extra.requests * 2);
   const kill = setTimeout(() => {
     log(`  driver against ${server.name} took longer than ${limitMs / 1000} s; killed`);
     p.child.kill('SIGKILL');
@@ -161,6 +177,7 @@ export async function measureNode(server: Server, tokensFile: string, s: Setting
       const e = JSON.parse(l) as { event: string; at?: number; result?: LoadResult };
       if (e.event === 'start') startedAt = e.at ?? Date.now();
       if (e.event === 'measure') {
+        extra.onPhase?.('measure', p.pid);
         (window = cpuWindow([server.proc.pid, p.pid])).begin();
         mono[0] = monoUs();
       }
@@ -168,6 +185,7 @@ export async function measureNode(server: Server, tokensFile: string, s: Setting
         endedAt = e.at ?? Date.now();
         if (window !== undefined) cpu = window.end();
         mono[1] = monoUs();
+        extra.onPhase?.('end', p.pid);
       }
       if (e.event === 'result') result = e.result;
     }
@@ -181,6 +199,8 @@ export async function measureNode(server: Server, tokensFile: string, s: Setting
     rps: result.rps,
     p50Us: result.latencyUs.p50,
     p99Us: result.latencyUs.p99,
+    p999Us: result.latencyUs.p999,
+    maxUs: result.latencyUs.max,
     measured: result.measured,
     completed: result.completed,
     failed: result.failed,
@@ -226,6 +246,38 @@ function resetPeakRss(pid: number): boolean {
   }
 }
 
+/** The server's memory over a measured window: VmHWM before it, VmHWM over it (reset at its start), VmRSS sampled every 100 ms. */
+function memoryWatch(pid: number) {
+  let hwmBeforeMiB: number | undefined;
+  let reset = false;
+  let rssMaxMiB: number | undefined;
+  let end: ReturnType<typeof memory>;
+  let sampler: NodeJS.Timeout | undefined;
+  const sample = (): void => {
+    const m = memory(pid);
+    if (m !== undefined && Number.isFinite(m.rssMiB)) rssMaxMiB = Math.max(rssMaxMiB ?? 0, m.rssMiB);
+  };
+  return {
+    begin(): void {
+      hwmBeforeMiB = memory(pid)?.hwmMiB;
+      reset = resetPeakRss(pid);
+      sample();
+      sampler = setInterval(sample, 100);
+    },
+    end(): void {
+      if (sampler !== undefined) clearInterval(sampler);
+      sampler = undefined;
+      sample();
+      end = memory(pid);
+    },
+    result(): Pick<SteadyMeasurement, 'hwmBeforeMiB' | 'hwmWindowMiB' | 'rssMaxMiB' | 'rssEndMiB'> {
+      if (sampler !== undefined) clearInterval(sampler);
+      const last = end as ReturnType<typeof memory>;
+      return { hwmBeforeMiB, hwmWindowMiB: reset ? last?.hwmMiB : undefined, rssMaxMiB, rssEndMiB: last?.rssMiB };
+    },
+  };
+}
+
 /**
  * h2load at a fixed rate: `s.steadyClients` connections, one request in flight each, `--rps
  * s.steadyRps` per connection, `s.steadyWarmupMs` warm-up then `s.steadyMs` measured; HTTP/2
@@ -238,15 +290,7 @@ export async function measureSteady(server: Server, body: Buffer, s: Settings, h
   const pid = server.proc.pid;
   let window: ReturnType<typeof cpuWindow> | undefined;
   let cpu: (number | undefined)[] = [];
-  let hwmBeforeMiB: number | undefined;
-  let reset = false;
-  let rssMaxMiB: number | undefined;
-  let end: ReturnType<typeof memory>;
-  let sampler: NodeJS.Timeout | undefined;
-  const sample = (): void => {
-    const m = memory(pid);
-    if (m !== undefined && Number.isFinite(m.rssMiB)) rssMaxMiB = Math.max(rssMaxMiB ?? 0, m.rssMiB);
-  };
+  const watch = memoryWatch(pid);
   const logFile = join(TMP, 'h2load-steady.log');
   rmSync(logFile, { force: true });
   const r = await runH2load({
@@ -261,24 +305,17 @@ export async function measureSteady(server: Server, body: Buffer, s: Settings, h
     logFile,
     onPhase: (phase, loadPid) => {
       if (phase === 'measure') {
-        hwmBeforeMiB = memory(pid)?.hwmMiB;
-        reset = resetPeakRss(pid);
+        watch.begin();
         (window = cpuWindow([pid, loadPid])).begin();
-        sample();
-        sampler = setInterval(sample, 100);
       }
       if (phase === 'end') {
-        if (sampler !== undefined) clearInterval(sampler);
-        sample();
-        end = memory(pid);
+        watch.end();
         if (window !== undefined) cpu = window.end();
       }
     },
   });
-  if (sampler !== undefined) clearInterval(sampler);
   rmSync(logFile, { force: true });
   if (r.non2xx > 0) throw new Error(`h2load against ${server.name}: ${r.non2xx} non-2xx answers\n${r.summary}`);
-  const last = end as ReturnType<typeof memory>;
   return {
     targetRps: s.steadyClients * s.steadyRps,
     rps: r.rps,
@@ -290,9 +327,34 @@ export async function measureSteady(server: Server, body: Buffer, s: Settings, h
     failed: r.failed,
     serverCpu: cpu[0],
     decisions,
-    hwmBeforeMiB,
-    hwmWindowMiB: reset ? last?.hwmMiB : undefined,
-    rssMaxMiB,
-    rssEndMiB: last?.rssMiB,
+    ...watch.result(),
+  };
+}
+
+/**
+ * The Node driver at the same fixed rate (`s.steadyClients` connections, one request in flight
+ * each, `s.steadyRps` a second each) over the distinct tokens of `tokensFile`: what h2load,
+ * which sends one body, cannot do. Every request carries a token the server has not seen while
+ * the file has more tokens than the run sends.
+ */
+export async function measureSteadyNode(server: Server, tokensFile: string, tokens: number, s: Settings): Promise<SteadyMeasurement> {
+  const watch = memoryWatch(server.proc.pid);
+  const m = await measureNode(server, tokensFile, s, {
+    tokens,
+    steady: { rps: s.steadyRps, connections: s.steadyClients, streams: 1, warmupMs: s.steadyWarmupMs, durationMs: s.steadyMs },
+    onPhase: (phase) => (phase === 'measure' ? watch.begin() : watch.end()),
+  });
+  return {
+    targetRps: s.steadyClients * s.steadyRps,
+    rps: m.rps,
+    p50Us: m.p50Us,
+    p99Us: m.p99Us,
+    p999Us: m.p999Us ?? NaN,
+    maxUs: m.maxUs ?? NaN,
+    measured: m.measured,
+    failed: m.failed,
+    serverCpu: m.serverCpu,
+    decisions: m.decisions,
+    ...watch.result(),
   };
 }

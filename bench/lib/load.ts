@@ -24,6 +24,12 @@ export interface LoadOptions {
   readonly durationMs: number;
   /** Instead of warm-up + duration: send exactly this many requests, all measured. */
   readonly requests?: number;
+  /**
+   * Open loop at a fixed rate, as h2load --rps: each connection starts this many requests a
+   * second, each as soon as one of its `streams` is free (a late one is sent at once, not
+   * skipped). Without it the loop is closed: a request starts when one ends.
+   */
+  readonly rps?: number;
   /** Longest wait for the requests in flight once the run is over. */
   readonly drainMs?: number;
   /** Hard limit for the whole run (then it ends as if the duration were over). */
@@ -226,6 +232,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     /** Starts the loop: `n` requests as soon as the server's SETTINGS arrived. */
     begin(n: number): void {
       this.owed += n;
+      if (o.rps !== undefined) {
+        const room = o.streams - this.streams.size - this.owed;
+        const take = Math.min(this.due, Math.max(0, room));
+        this.due -= take;
+        this.owed += take;
+      }
       this.pump();
       this.flush();
     }
@@ -353,7 +365,19 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         stop();
         return;
       }
-      this.owed++;
+      if (o.rps === undefined) this.owed++;
+      else if (this.due > 0) this.begin(0);
+    }
+
+    /** Fixed rate: requests due by now that are not yet issued, at most `o.streams` in flight. */
+    private due = 0;
+    private scheduled = 0;
+
+    tick(elapsedMs: number): void {
+      const target = Math.floor((elapsedMs * (o.rps ?? 0)) / 1000);
+      this.due += target - this.scheduled;
+      this.scheduled = target;
+      this.begin(0);
     }
   }
 
@@ -397,6 +421,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     } else {
       o.onPhase?.('measure');
     }
-    for (const c of connections) c.begin(o.streams);
+    if (o.rps === undefined) {
+      for (const c of connections) c.begin(o.streams);
+    } else {
+      // A 1 ms tick: each connection issues what its rate says is due by now.
+      const tick = setInterval(() => {
+        const elapsed = performance.now() - t0;
+        for (const c of connections) c.tick(elapsed);
+      }, 1);
+      timers.push(tick);
+    }
   });
 }

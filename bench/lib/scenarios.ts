@@ -8,12 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { JsonWebKey } from 'node:crypto';
 import { join } from 'node:path';
-import { measureH2load, measureNode, measureSteady, type H1Target, type Measurement, type SteadyMeasurement } from './drivers.js';
+import { measureH2load, measureNode, measureSteady, measureSteadyNode, type H1Target, type Measurement, type SteadyMeasurement } from './drivers.js';
 import type { JwksServer } from './jwks-server.js';
 import { memory } from './proc.js';
 import { aggregate, decisionsText, fmtInt, fmtMs, fmtPct, median, type Case, type Check, type Row } from './report.js';
 import { frameFor } from './requests.js';
-import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startEmptyHttp, startService, stopServer, viaLauncher, LAUNCHER_FLAGS, type Server, type ServiceExtras } from './servers.js';
+import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startEmptyHttp, startService, stopServer, viaLauncher, launcherText, LAUNCHER_FLAGS, LAUNCHER_MALLOC_ARENA_MAX, type Server, type ServiceExtras } from './servers.js';
 import { SERVER_CORE, TMP, log, type ScenarioId, type Settings } from './settings.js';
 import { badSignature, benchTokens, unknownKidTokens } from './tokens.js';
 
@@ -43,7 +43,7 @@ export interface Bench {
 
 /** Signs (or reuses) the tokens, on every core: call before the bench pins itself. */
 export async function prepareInputs(s: Settings, want: (id: ScenarioId) => boolean): Promise<Inputs> {
-  const needDistinct = want('cold') || want('rss') || want('unknown-kid') ? s.distinct : 0;
+  const needDistinct = want('cold') || want('rss') || want('unknown-kid') || want('steady') ? s.distinct : 0;
   const set = await benchTokens(Math.max(needDistinct, s.roundRobin, 1), join(TMP, 'tokens'), log);
   if (set.reused) log(`reusing ${set.tokens.length} cached tokens from bench/results/tmp/tokens`);
   const tokensFile = join(TMP, 'tokens', 'tokens.txt');
@@ -342,7 +342,7 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
   const { tokensFile } = b.inputs;
   const rows: Row[] = [];
   const checks: Check[] = [];
-  const cacheText = s.rssCache === undefined ? 'default cache, 10 000' : `cache ${fmtInt(s.rssCache)}`;
+  const cacheText = s.rssCache === undefined ? 'default cache: 10 000 entries, 4 MiB' : `cache ${fmtInt(s.rssCache)} entries`;
   const how = viaLauncher(s, { launcher: true }) ? 'started through bin/jwt-ext-authz' : 'node with --node-options/--cpu-prof, not the launcher';
   log(`rss: ${s.rssChecks} checks over ${s.distinct} distinct tokens, ${cacheText}; service ${how}`);
   let atReady: ReturnType<typeof memory>;
@@ -397,13 +397,16 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
  * A fixed rate instead of saturation: h2load --rps against the empty grpc-js handler, the
  * service warm (one RS256 token, cached) started as users start it (bin/jwt-ext-authz), the same
  * with node's defaults for comparison, the bare node:http responder and the HTTP mode warm (h2load
- * --h1). Latency percentiles at that rate and the server's peak RSS. Cold (distinct tokens) is not
- * run: h2load sends one body, and the Node driver has no fixed-rate mode.
+ * --h1), and the service cold (every request a new token, default cache) through the Node
+ * driver at the same rate, since h2load sends one body. Latency percentiles at that rate and the
+ * server's peak RSS.
  */
 export async function steadyPhase(b: Bench): Promise<{ section: string; checks: Check[] }> {
   const { s } = b;
-  const { warmToken } = b.inputs;
+  const { warmToken, tokensFile } = b.inputs;
   const rate = s.steadyClients * s.steadyRps;
+  const coldSent = Math.ceil((rate * (s.steadyWarmupMs + s.steadyMs)) / 1000);
+  const coldText = s.distinct >= coldSent ? 'every request a new token' : `${fmtInt(s.distinct)} tokens round robin`;
   const launcher = viaLauncher(s, { launcher: true });
   log(`steady: ${fmtInt(rate)} checks/s (h2load -c ${s.steadyClients} -m 1 --rps ${s.steadyRps}), ${s.steadyWarmupMs / 1000} s warm-up + ${s.steadyMs / 1000} s measured`);
   const warmBody = frameFor(warmToken, 0);
@@ -416,8 +419,9 @@ export async function steadyPhase(b: Bench): Promise<{ section: string; checks: 
   const how = launcher ? 'bin/jwt-ext-authz' : `node ${s.nodeOptions.join(' ')}${s.cpuProf ? ' --cpu-prof' : ''} (not the launcher)`;
   const targets: Target[] = [
     { key: 'empty', label: `empty grpc-js handler (${s.baseline} codec), node defaults`, driver: 'h2load', start: () => startEmpty('steady-empty', s), run: grpc },
-    ...(launcher ? [{ key: 'empty-flags', label: "empty grpc-js handler, the launcher's V8 flags and MALLOC_ARENA_MAX=2 (for comparison)", driver: 'h2load', start: () => startEmpty('steady-empty-flags', { ...s, nodeOptions: [...LAUNCHER_FLAGS] }, 'none', { MALLOC_ARENA_MAX: '2' }), run: grpc }] : []),
+    ...(launcher ? [{ key: 'empty-flags', label: `empty grpc-js handler, the launcher's V8 flags and MALLOC_ARENA_MAX=${LAUNCHER_MALLOC_ARENA_MAX} (for comparison)`, driver: 'h2load', start: () => startEmpty('steady-empty-flags', { ...s, nodeOptions: [...LAUNCHER_FLAGS] }, 'none', { MALLOC_ARENA_MAX: LAUNCHER_MALLOC_ARENA_MAX }), run: grpc }] : []),
     { key: 'warm', label: `service, warm, 1 token (${how})`, driver: 'h2load', start: () => startService('steady-warm', yaml({ launcher: true }), s, { launcher: true }), run: grpc },
+    { key: 'cold', label: `service, cold, ${coldText}, default cache (${how})`, driver: 'node', start: () => startService('steady-cold', yaml({ launcher: true }), s, { launcher: true }), run: (srv) => measureSteadyNode(srv, tokensFile, s.distinct, s) },
     ...(launcher ? [{ key: 'warm-defaults', label: 'service, warm, 1 token (node defaults, for comparison)', driver: 'h2load', start: () => startService('steady-warm-defaults', yaml({}), s), run: grpc }] : []),
     { key: 'empty-http', label: 'bare node:http responder, node defaults', driver: 'h2load --h1', start: () => startEmptyHttp('steady-empty-http', s), run: http },
     { key: 'http-warm', label: `HTTP mode, warm, 1 token (${how})`, driver: 'h2load --h1', start: () => startService('steady-http-warm', yaml({ http: true, launcher: true }), s, { http: true, launcher: true }), run: http },
@@ -446,16 +450,17 @@ export async function steadyPhase(b: Bench): Promise<{ section: string; checks: 
     '--log-file over the measured window. "peak RSS" is the larger of VmHWM up to the start of the window',
     '(start-up, probe, warm-up) and VmHWM over the window (reset through /proc/PID/clear_refs when it starts);',
     '"max sampled" is the largest VmRSS read every 100 ms during the window. MB = 10⁶ bytes.',
-    `The service rows${launcher ? ' marked bin/jwt-ext-authz' : ''} run as the README and the Dockerfile start it${launcher ? ' (`--max-old-space-size=64 --max-semi-space-size=1 --v8-pool-size=1`, `MALLOC_ARENA_MAX=2`)' : ': **not here, --node-options or --cpu-prof were given**'};`,
-    'the empty handlers run with node\'s defaults. Cold (distinct tokens) has no row: h2load sends one body with every request and',
-    'the Node driver has no fixed-rate mode.',
+    `The service rows${launcher ? ' marked bin/jwt-ext-authz' : ''} run as the README and the Dockerfile start it${launcher ? ` (${launcherText()})` : ': **not here, --node-options or --cpu-prof were given**'};`,
+    'the empty handlers run with node\'s defaults. The cold row runs the Node driver (bench/lib/load.ts) at the same rate and',
+    `connections, one request in flight each, over ${fmtInt(s.distinct)} distinct RS256 tokens (${coldText}); its latency is`,
+    'measured from when the request is written, as h2load does.',
     '',
     '| target | driver | req/s | p50 ms | p99 ms | p99.9 ms | max ms | p99 vs its baseline | server core | peak RSS MB | max sampled RSS MB | RSS at end MB | answers |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...targets.map((t) => {
       const m = results.get(t.key);
       if (m === undefined) return `| ${t.label} | ${t.driver} | – |`;
-      const base = t.driver === 'h2load' ? empty : emptyHttp;
+      const base = t.driver === 'h2load --h1' ? emptyHttp : empty;
       const isBase = t.key === 'empty' || t.key === 'empty-http';
       return `| ${t.label} | ${t.driver} | ${fmtInt(m.rps)} | ${fmtMs(m.p50Us)} | ${fmtMs(m.p99Us)} | ${fmtMs(m.p999Us)} | ${fmtMs(m.maxUs)} | ${isBase ? 'baseline' : x(m.p99Us, base?.p99Us)} | ${fmtPct(m.serverCpu)} | ${mbOf(peakMiB(m))} | ${mbOf(m.rssMaxMiB)} | ${mbOf(m.rssEndMiB)} | ${decisionsText(m.decisions)}${m.failed > 0 ? `; ${fmtInt(m.failed)} failed` : ''} |`;
     }),
@@ -472,13 +477,13 @@ export async function steadyPhase(b: Bench): Promise<{ section: string; checks: 
   const emptyFlags = results.get('empty-flags');
   if (warm !== undefined && emptyFlags !== undefined) {
     checks.push({
-      what: `(for comparison) the same p99 against the empty handler run with the launcher's V8 flags and MALLOC_ARENA_MAX=2`,
+      what: `(for comparison) the same p99 against the empty handler run with the launcher's V8 flags and MALLOC_ARENA_MAX=${LAUNCHER_MALLOC_ARENA_MAX}`,
       measured: `${(warm.p99Us / emptyFlags.p99Us).toFixed(2)}× (${fmtMs(warm.p99Us)} ms vs ${fmtMs(emptyFlags.p99Us)} ms)`,
       target: '–',
       pass: undefined,
     });
   }
-  for (const [key, what] of [['warm', 'gRPC mode, warm'], ['http-warm', 'HTTP mode, warm']] as const) {
+  for (const [key, what] of [['warm', 'gRPC mode, warm'], ['http-warm', 'HTTP mode, warm'], ['cold', `gRPC mode, cold, ${coldText}, default cache`]] as const) {
     const m = results.get(key);
     const peak = m === undefined ? undefined : peakMiB(m);
     checks.push({

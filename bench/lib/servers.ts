@@ -42,7 +42,7 @@ export interface ServiceExtras {
   readonly policy?: boolean;
   /**
    * Start it through bin/jwt-ext-authz, as the README and the Dockerfile do (it adds its V8 flags
-   * and MALLOC_ARENA_MAX=2), unless --node-options or --cpu-prof were given: then node runs the
+   * and MALLOC_ARENA_MAX), unless --node-options or --cpu-prof were given: then node runs the
    * CLI directly with those flags, as for every other scenario.
    */
   readonly launcher?: boolean;
@@ -50,6 +50,10 @@ export interface ServiceExtras {
 
 /** What bin/jwt-ext-authz adds when NODE_OPTIONS sets no heap size (keep in step with it). */
 export const LAUNCHER_FLAGS = ['--max-old-space-size=64', '--max-semi-space-size=1', '--v8-pool-size=1'] as const;
+/** The MALLOC_ARENA_MAX bin/jwt-ext-authz sets when the environment does not (keep in step with it). */
+export const LAUNCHER_MALLOC_ARENA_MAX = '1';
+/** What the launcher adds, as the results state it. */
+export const launcherText = (): string => `\`${LAUNCHER_FLAGS.join(' ')}\`, \`MALLOC_ARENA_MAX=${LAUNCHER_MALLOC_ARENA_MAX}\``;
 
 /** Whether `extras` asks for the launcher and nothing on the command line rules it out. */
 export const viaLauncher = (s: Settings, extras: ServiceExtras = {}): boolean => extras.launcher === true && s.nodeOptions.length === 0 && !s.cpuProf;

@@ -1,5 +1,4 @@
 import type { Config } from '../config/types.js';
-import { SPLICE_MIN_CHARS } from '../envoy/check-response.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import type { Identity } from './identity.js';
 
@@ -22,15 +21,19 @@ export interface CacheStats {
 }
 
 /**
- * Estimated bytes an entry keeps alive, from measurement (node 20): the token string (one
- * copy, shared by the key and the answer), its claims (the payload, parsed), the answer, its
- * encoded bytes, the Map slot. A token of SPLICE_MIN_CHARS or more is not kept in the encoded
- * bytes (the codec writes it in at send time). Measured 3.5 KB for a 750-character token,
- * 3.6 KB for 1 500, 6.9 KB for 4 100 and 11.6 KB for 8 000; this errs above each.
+ * Estimated bytes an entry keeps alive, measured (node 20, test/authz/cache-bytes.test.ts: heap
+ * and off-heap bytes a filled cache adds, per entry, through the real authorizer and codec): the
+ * token string (one copy, shared by the key and the answer), its claims (the whole payload,
+ * parsed: checks on a hit may read any claim), the identity, the kept answer (what it is built
+ * from, see response.ts) and its bytes without the token (the codec writes it in at send time),
+ * the tables' slots. Claims cost more per character than the token: a group id is 52 characters
+ * of token and 64 bytes of heap. Measured 1.7 KB for a 340-character token, 2.0 KB for 440,
+ * 4.2 KB for 1 380 (20 groups), 10.5 KB for 4 240, 19.1 KB for 8 140 (150 groups); this errs
+ * above each, by at most 1.2x. (Claims built to be dense, say `[{},{},…]`, cost more; but a
+ * token is cached only once its signature verified.)
  */
-export const entryBytes = (token: string): number =>
-  ENTRY_OVERHEAD_BYTES + Math.ceil(token.length * (token.length >= SPLICE_MIN_CHARS ? 1.5 : 2.7));
-const ENTRY_OVERHEAD_BYTES = 1500;
+export const entryBytes = (token: string): number => ENTRY_OVERHEAD_BYTES + Math.ceil(token.length * 2.3);
+const ENTRY_OVERHEAD_BYTES = 1200;
 
 /** A cache with either limit at 0 is off. */
 export const cacheEnabled = (c: Config['cache']): boolean => c.maxEntries > 0 && c.maxBytes > 0;

@@ -1,5 +1,5 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { reuseOf, SPLICE_MIN_CHARS, type CheckResponse } from '../envoy/check-response.js';
+import { reuseOf, type CheckResponse } from '../envoy/check-response.js';
 import { UNDECODABLE, type CheckRequest } from '../envoy/check-request.js';
 import { authorizationServiceDefinition } from './proto.js';
 import { decodeCheckRequest } from './request-decoder.js';
@@ -18,27 +18,28 @@ let fast: ServiceDefinition | undefined;
 
 const ASCII = /^[\x00-\x7f]*$/;
 
-/** The bytes of a reused answer: whole, or around its carried string (`frame` minus the string). */
-type Kept = Buffer | { readonly frame: Buffer; readonly at: number; readonly carried: string };
+/**
+ * The bytes of a reused answer: whole, or around its carried string. Around a string they are
+ * kept as two latin1 strings (one byte a character, in V8's heap): a cached allow then holds
+ * no Buffer of its own, whose ArrayBuffer objects and malloc'd store cost more than its bytes.
+ */
+type Kept = Buffer | { readonly head: string; readonly carried: string; readonly tail: string };
 
 function keep(answer: CheckResponse, carries: string | undefined): Kept {
-  const splice = carries !== undefined && carries.length >= SPLICE_MIN_CHARS && ASCII.test(carries);
+  const splice = carries !== undefined && ASCII.test(carries);
   const { bytes, at } = encodeMarked(answer, splice ? carries : undefined);
   if (!splice || at < 0) return bytes;
   // ASCII: one byte per character, so the string's bytes are exactly [at, at + length).
-  const frame = Buffer.allocUnsafeSlow(bytes.length - carries.length);
-  bytes.copy(frame, 0, 0, at);
-  bytes.copy(frame, at, at + carries.length);
-  return { frame, at, carried: carries };
+  return { head: bytes.toString('latin1', 0, at), carried: carries, tail: bytes.toString('latin1', at + carries.length) };
 }
 
 function send(kept: Kept): Buffer {
   if (Buffer.isBuffer(kept)) return kept;
-  const { frame, at, carried } = kept;
-  const out = Buffer.allocUnsafe(frame.length + carried.length);
-  frame.copy(out, 0, 0, at);
-  out.write(carried, at, 'latin1');
-  frame.copy(out, at + carried.length, at);
+  const { head, carried, tail } = kept;
+  const out = Buffer.allocUnsafe(head.length + carried.length + tail.length);
+  out.write(head, 0, 'latin1');
+  out.write(carried, head.length, 'latin1');
+  out.write(tail, head.length + carried.length, 'latin1');
   return out;
 }
 

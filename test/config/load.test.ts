@@ -33,7 +33,7 @@ test('fills every default for a minimal YAML file with one provider', () => {
       dynamicMetadata: true,
       removeHeaders: [],
     },
-    cache: { maxEntries: 10_000, maxBytes: 16_777_216 },
+    cache: { maxEntries: 10_000, maxBytes: 4_194_304 },
     providers: [{
       name: 'corp',
       keyFile: '/keys/corp.pem',
