@@ -16,6 +16,30 @@ const configOf = (where: string): Config => parseOurConfig(configNamed(where));
 const underscored = (h: string): string => h.replace(/-/g, '_');
 const lower = (xs: readonly string[]): string[] => xs.map((x) => x.toLowerCase()).sort();
 
+/**
+ * SPEC §14 header hygiene: what an `x-envoy-auth-headers-to-remove` regex in a proxy config must
+ * say about Authorization. Lists as jwt-ext-authz writes them (", "), and other spellings a
+ * regex must not be fooled by.
+ */
+const REMOVE_LISTS: readonly (readonly [string, boolean])[] = [
+  ['authorization', true],
+  ['Authorization', true],
+  ['x_jwt_principal, x-forwarded-user, authorization', true],
+  ['authorization, x-jwt-email', true],
+  ['x-jwt-principal,authorization,x-jwt-email', true],
+  ['', false],
+  ['x_jwt_principal, x-forwarded-user, x-remote-user', false],
+  ['x-authorization, authorization-x', false],
+  ['proxy-authorization', false],
+];
+/** Checks that `re` says "remove Authorization" exactly for the lists that name it. */
+function assertAuthorizationRegex(re: RegExp): void {
+  for (const [header, remove] of REMOVE_LISTS) assert.equal(re.test(header), remove, `${re.source} on "${header}"`);
+}
+/** `response.remove-headers` of a config, lower case. */
+const removeHeaders = (c: Config): string[] => c.response.removeHeaders.map((h) => h.toLowerCase());
+const TO_REMOVE = 'x-envoy-auth-headers-to-remove';
+
 /** Ports the proxy must keep clear of: jwt-ext-authz's own, on the same host. */
 const ourPorts = (c: Config): number[] => [portOf(c.listen), portOf(c.adminListen), portOf(c.httpListen)];
 
@@ -28,6 +52,7 @@ describe('The HTTP-mode configs beside each proxy', () => {
       assert.equal(c.http.originalRequest, family[proxy as keyof typeof family], `${files.config}: ${proxy} sets this family and passes a client's copies of the other`);
       assert.ok(c.routes.some((r) => r.allowMissing && r.match.pathPrefix === '/public'), `${files.config} has the /public route the tests use`);
       assert.ok(identityHeaders(c).length >= 3, `${files.config}: claim headers too, so that copying every one is checked`);
+      assert.ok(removeHeaders(c).length > 0, `${files.config}: response.remove-headers, so that removing every one is checked`);
     }
   });
 });
@@ -85,6 +110,29 @@ describe('nginx (deploy/nginx/jwt-ext-authz.conf)', () => {
     assert.doesNotMatch(text, /underscores_in_headers\s+on/, 'client headers with "_" stay dropped');
   });
 
+  it('removes every header of response.remove-headers on allow', () => {
+    const set = new Map(directives(protectedLocation, 'proxy_set_header').map((d) => [(d[0] ?? '').toLowerCase(), d.slice(1).join(' ')]));
+    for (const h of removeHeaders(c)) assert.equal(set.get(h), '""', `proxy_set_header ${h} "";`);
+  });
+
+  it('passes the client\'s Authorization on only when the allow does not list it in x-envoy-auth-headers-to-remove', () => {
+    const remove = fromAnswer(protectedLocation).get(`$upstream_http_${underscored(TO_REMOVE)}`);
+    assert.ok(remove, `auth_request_set of ${TO_REMOVE}`);
+    const set = new Map(directives(protectedLocation, 'proxy_set_header').map((d) => [(d[0] ?? '').toLowerCase(), d.slice(1).join(' ')]));
+    const authorization = set.get('authorization') ?? '';
+    assert.match(authorization, /^\$\w+$/, 'proxy_set_header Authorization $<map>;');
+    const map = block(new RegExp(`map \\${remove} \\${authorization} \\{`));
+    const entries = [...map.matchAll(/^\s*("(?:[^"\\]|\\.)*"|\S+)\s+("[^"]*"|\S+);/gm)].map((m): [string, string] => [m[1] ?? '', m[2] ?? '']);
+    assert.deepEqual(entries.find(([k]) => k === 'default')?.[1], '$http_authorization', 'otherwise the client\'s own value');
+    const regexes = entries.filter(([k]) => k !== 'default');
+    assert.equal(regexes.length, 1, 'one regex entry');
+    const [pattern, value] = regexes[0] ?? ['', ''];
+    assert.equal(value, '""', 'a listed Authorization is not sent');
+    const m = /^"~\*(.*)"$/.exec(pattern ?? '');
+    assert.ok(m, `a case-insensitive regex (~*): ${pattern}`);
+    assertAuthorizationRegex(new RegExp(m[1] ?? '', 'i'));
+  });
+
   it('passes the challenge on with 401 and 403, once', () => {
     const challenge = fromAnswer(protectedLocation).get('$upstream_http_www_authenticate');
     assert.ok(challenge, 'auth_request_set of WWW-Authenticate');
@@ -108,9 +156,31 @@ describe('Caddy (deploy/caddy/Caddyfile)', () => {
     assert.ok(site !== undefined && !ourPorts(c).includes(Number(site)), `site port ${String(site)}`);
   });
 
-  it('copies every identity header, and only those', () => {
+  it('copies every identity header and x-envoy-auth-headers-to-remove, and only those', () => {
     const copy = lines.find((l) => l.startsWith('copy_headers '))?.split(/\s+/).slice(1) ?? [];
-    assert.deepEqual(lower(copy), [...identityHeaders(c)].sort());
+    assert.deepEqual(lower(copy), [...identityHeaders(c), TO_REMOVE].sort());
+  });
+
+  it('removes the client\'s Authorization after forward_auth when the allow lists it, and the list itself, and no client can send the list', () => {
+    const forward = index(/^forward_auth /);
+    const proxy = index(/^reverse_proxy /);
+    const deleted = (from: number, to: number): string[] => lines.slice(from, to).flatMap((l) => /^request_header -(\S+)$/.exec(l)?.[1]?.toLowerCase() ?? []);
+    assert.ok(deleted(index(/^route \{$/), forward).includes(TO_REMOVE), `request_header -${TO_REMOVE} before forward_auth`);
+    const after = lines.slice(forward, proxy);
+    const matcher = after.map((l) => /^@(\S+) header_regexp (\S+) (\S+)$/.exec(l)).find((m) => m !== null && m[2]?.toLowerCase() === TO_REMOVE);
+    assert.ok(matcher, `@name header_regexp ${TO_REMOVE} <regex> after forward_auth`);
+    const removal = after.findIndex((l) => l === `request_header @${matcher[1] ?? ''} -Authorization`);
+    assert.ok(removal >= 0, `request_header @${matcher[1] ?? ''} -Authorization`);
+    assert.ok(deleted(forward + removal, proxy).includes(TO_REMOVE), `request_header -${TO_REMOVE} after the Authorization removal`);
+    // Go's (?i) prefix is JavaScript's i flag; the rest reads the same in both.
+    const go = matcher[3] ?? '';
+    assert.ok(go.startsWith('(?i)'), `case-insensitive: ${go}`);
+    assertAuthorizationRegex(new RegExp(go.slice(4), 'i'));
+  });
+
+  it('removes every header of response.remove-headers after forward_auth', () => {
+    const removed = lines.slice(index(/^forward_auth /), index(/^reverse_proxy /)).flatMap((l) => /^request_header -(\S+)$/.exec(l)?.[1]?.toLowerCase() ?? []);
+    for (const h of removeHeaders(c)) assert.ok(removed.includes(h), `request_header -${h}`);
   });
 
   it('removes a client\'s identity headers and their underscore look-alikes itself, before forward_auth, in a route that keeps that order', () => {
@@ -169,6 +239,17 @@ describe('Traefik (deploy/traefik/dynamic.yaml)', () => {
       const custom = obj(at(middlewares, strip, 'headers', 'customRequestHeaders'), 'customRequestHeaders');
       const removed = Object.entries(custom).filter(([, v]) => v === '').map(([k]) => k.toLowerCase());
       for (const h of identityHeaders(c)) for (const n of [h, underscored(h)]) assert.ok(removed.includes(n), `${strip} removes ${n}`);
+    }
+  });
+
+  it('removes every Authorization header and every header of response.remove-headers after the check, on every router', () => {
+    const routers = obj(at(dynamic, 'http', 'routers'), 'routers');
+    for (const [name, router] of Object.entries(routers)) {
+      const chain = list(at(router, 'middlewares'), `${name} middlewares`).map((m) => str(m, 'middleware'));
+      const after = chain.slice(chain.indexOf(forwardName) + 1).filter((m) => isObject(at(middlewares, m, 'headers', 'customRequestHeaders')));
+      const removed = after.flatMap((m) => Object.entries(obj(at(middlewares, m, 'headers', 'customRequestHeaders'), m)).filter(([, v]) => v === '').map(([k]) => k.toLowerCase()));
+      // Traefik cannot remove a header on a condition: the Authorization that did not carry the token goes only if every one goes.
+      for (const h of ['authorization', ...removeHeaders(c)]) assert.ok(removed.includes(h), `router ${name}: a headers middleware after ${forwardName} removes ${h}`);
     }
   });
 

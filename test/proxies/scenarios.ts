@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestService } from '../helpers/service.js';
 import {
-  IDENTITY_HEADERS, type Echo, type ProxyProcess, type Through, rawThrough, startAuthz, startEcho, through, token, valuesOf,
+  IDENTITY_HEADERS, SCOPED_SCOPES, TOKEN_COOKIE, type Echo, type ProxyProcess, type Through, rawThrough, removeHeadersOf, startAuthz, startEcho,
+  through, token, valuesOf,
 } from './support.js';
 
 export interface ProxyUnderTest {
@@ -42,6 +43,12 @@ export function assertIdentity(seen: Through['upstream'], expected: Readonly<Rec
     else assert.deepEqual(values, [want], name);
     assert.deepEqual(valuesOf(seen, name.replace(/-/g, '_')), [], `${name.replace(/-/g, '_')} reached the upstream`);
   }
+}
+
+/** What the upstream received; fails when the request did not reach it. */
+export function upstreamOf(res: Through): NonNullable<Through['upstream']> {
+  assert.ok(res.upstream, `the request reached the upstream (${res.status} ${res.body})`);
+  return res.upstream;
 }
 
 export const assertNotForwarded = (res: Through, what: string): void => assert.equal(res.upstream, undefined, `${what} reached the upstream`);
@@ -141,6 +148,96 @@ export function proxyTests(p: ProxyUnderTest): void {
       const t = await token('alice');
       assertDenied(await through(proxy, { path: '/public/page', headers: { ...FORGED, authorization: `Bearer ${t.slice(0, -4)}AAAA` } }), 401,
         'invalid_signature', 'Bearer realm="jwt-ext-authz", error="invalid_token", error_description="invalid_signature"');
+    });
+
+    // SPEC §14 header hygiene: what an allow removes besides the identity headers. The proxy
+    // config must do it (only Envoy honours x-envoy-auth-headers-to-remove).
+    const BASIC = `Basic ${Buffer.from('admin:').toString('base64')}`;
+    const authorizationOf = (res: Through): string[] => valuesOf(upstreamOf(res), 'authorization');
+    /** A client's own copy of each header in response.remove-headers. */
+    const sentRemoved = (): Record<string, string> => Object.fromEntries(removeHeadersOf(p.config).map((h) => [h, 'root']));
+    const assertRemoved = (res: Through, what: string): void => {
+      for (const h of removeHeadersOf(p.config)) {
+        assert.deepEqual(valuesOf(upstreamOf(res), h).filter((v) => v !== ''), [], `${what}: ${h} reached the upstream`);
+      }
+    };
+
+    it('keeps an Authorization header from the upstream when the token came from a cookie (a password-less Basic user beside it)', async () => {
+      const t = await token('alice', { email: 'alice@example.com' });
+      // Twice: the second answer comes from the verified-token cache.
+      for (const i of [1, 2]) {
+        const res = await through(proxy, { path: '/v1/statement', headers: { authorization: BASIC, cookie: `theme=dark; ${TOKEN_COOKIE}=${t}` } });
+        assert.equal(res.status, 200, `request ${i}: ${res.status} ${res.body}`);
+        assertIdentity(res.upstream, { 'x-jwt-principal': 'alice', 'x-forwarded-access-token': t, 'x-jwt-email': 'alice@example.com' });
+        assert.deepEqual(authorizationOf(res), [], `request ${i}`);
+        assert.deepEqual(valuesOf(upstreamOf(res), 'cookie'), [`theme=dark; ${TOKEN_COOKIE}=${t}`], 'the cookies go on (forward-original)');
+      }
+    });
+
+    it('passes the Authorization header that carried the verified token on to the upstream', async () => {
+      const t = await token('alice');
+      for (const i of [1, 2]) {
+        const res = await through(proxy, { path: '/v1/statement', headers: { authorization: `Bearer ${t}`, cookie: 'theme=dark' } });
+        assert.equal(res.status, 200);
+        assert.deepEqual(authorizationOf(res), [`Bearer ${t}`], `request ${i}`);
+      }
+    });
+
+    it('never passes a Basic Authorization line sent beside a valid Bearer line: the proxy refuses it (400) or the check denies it', async () => {
+      const headers: Record<string, string[]> = { authorization: [`Bearer ${await token('alice')}`, BASIC] };
+      const res = await through(proxy, { path: '/v1/statement', headers });
+      assertNotForwarded(res, 'two Authorization lines');
+      if (res.status !== 400) {
+        assertDenied(res, 401, 'malformed_token', 'Bearer realm="jwt-ext-authz", error="invalid_token", error_description="malformed_token"');
+      }
+    });
+
+    it('keeps an Authorization header from the upstream on a tokenless allow-missing allow', async () => {
+      for (const path of ['/public/page', '/docs/a']) {
+        const res = await through(proxy, { path, headers: { ...FORGED, authorization: BASIC } });
+        assert.equal(res.status, 200, path);
+        assertIdentity(res.upstream, {});
+        assert.deepEqual(authorizationOf(res), [], path);
+      }
+    });
+
+    it('never passes the headers of response.remove-headers upstream, on a token allow and a tokenless one', async () => {
+      assert.ok(removeHeadersOf(p.config).length > 0, `${p.config} lists response.remove-headers`);
+      const t = await token('alice');
+      const cases = { bearer: { authorization: `Bearer ${t}` }, cookie: { cookie: `${TOKEN_COOKIE}=${t}` }, tokenless: {} };
+      for (const [what, headers] of Object.entries(cases)) {
+        const res = await through(proxy, { path: what === 'tokenless' ? '/public/x' : '/v1/x', headers: { ...sentRemoved(), ...headers } });
+        assert.equal(res.status, 200, what);
+        assertRemoved(res, what);
+      }
+    });
+
+    it('denies a token without every scope the route requires with 403 and exactly one RFC 6750 insufficient_scope challenge', async () => {
+      const res = await through(proxy, { path: '/scoped/x', headers: { authorization: `Bearer ${await token('alice', { scope: 'admin read' })}` } });
+      assertDenied(res, 403, 'insufficient_scope', `Bearer realm="jwt-ext-authz", error="insufficient_scope", scope="${SCOPED_SCOPES.join(' ')}"`);
+      assert.equal(res.names.filter((n) => n === 'www-authenticate').length, 1);
+      const t = await token('alice', { scp: [...SCOPED_SCOPES] });
+      const ok = await through(proxy, { path: '/scoped/x', headers: { authorization: `Bearer ${t}` } });
+      assert.equal(ok.status, 200, 'every scope (from scp)');
+      assertIdentity(ok.upstream, { 'x-jwt-principal': 'alice', 'x-forwarded-access-token': t });
+    });
+
+    it('sends exactly one challenge with a 401', async () => {
+      const res = await through(proxy, { path: '/scoped/x' });
+      assertDenied(res, 401, 'missing_token', 'Bearer realm="jwt-ext-authz"');
+      assert.equal(res.names.filter((n) => n === 'www-authenticate').length, 1);
+    });
+
+    it('lets a would-be deny on a report-only route through with no identity from the client: no identity header value, no Authorization', async () => {
+      const t = await token('alice', { scope: 'read', email: 'alice@example.com' });
+      const cases = { 'insufficient scope': `Bearer ${t}`, 'bad signature': `Bearer ${t.slice(0, -4)}AAAA`, 'Basic, no token': BASIC };
+      for (const [what, authorization] of Object.entries(cases)) {
+        const res = await through(proxy, { path: '/dry/x', headers: { ...FORGED, ...sentRemoved(), authorization } });
+        assert.equal(res.status, 200, `${what}: ${res.status} ${res.body}`);
+        assertIdentity(res.upstream, {});
+        assert.deepEqual(authorizationOf(res), [], what);
+        assertRemoved(res, what);
+      }
     });
 
     it('checks the client\'s method, not the proxy\'s: GET (and HEAD) /docs need no token, POST /docs does', async () => {

@@ -76,13 +76,21 @@ export const AUDIENCE = 'example-app';
 /** The identity headers of the shipped proxy configs' jwt-ext-authz.yaml. */
 export const IDENTITY_HEADERS = ['x-jwt-principal', 'x-forwarded-access-token', 'x-jwt-email', 'x-jwt-groups'] as const;
 
+/** The scopes /scoped and /dry require (SPEC §14). */
+export const SCOPED_SCOPES = ['admin', 'write'] as const;
+/** The cookie the tests add as a second token source when the shipped config has none. */
+export const TOKEN_COOKIE = 'access_token';
+
 /**
  * Routes the tests add after the shipped ones: a method-limited and a host-limited route without
- * a token, to see that the method and host checked are the client's, not the proxy's.
+ * a token, to see that the method and host checked are the client's, not the proxy's; and SPEC
+ * §14 policy: scopes required (403 insufficient_scope), and the same in report-only.
  */
 export const TEST_ROUTES = [
   { name: 'docs', match: { 'path-prefix': '/docs', methods: ['GET'] }, 'allow-missing': true },
   { name: 'open-host', match: { hosts: ['open.example.test'] }, 'allow-missing': true },
+  { name: 'scoped', match: { 'path-prefix': '/scoped' }, require: { scopes: [...SCOPED_SCOPES] } },
+  { name: 'dry', match: { 'path-prefix': '/dry' }, require: { scopes: [...SCOPED_SCOPES] }, 'report-only': true },
 ];
 
 export interface AuthzOptions {
@@ -93,7 +101,8 @@ export interface AuthzOptions {
 /**
  * The service from a shipped jwt-ext-authz.yaml, with its listeners on free loopback ports, the
  * provider's keys from a local file, a user mapping that refuses `mallory` (403
- * user_not_allowed) and TEST_ROUTES after the shipped routes.
+ * user_not_allowed), a token cookie source after the Authorization header (unless the shipped
+ * config names its sources) and TEST_ROUTES after the shipped routes.
  */
 export async function startAuthz(shipped: string, options: AuthzOptions = {}): Promise<TestService> {
   const dir = tempDir('jwt-ext-authz-proxy-');
@@ -113,9 +122,20 @@ export async function startAuthz(shipped: string, options: AuthzOptions = {}): P
   provider['key-file'] = options.keysUnavailable === true ? `https://127.0.0.1:${await freePort()}/jwks.json` : 'idp.pem';
   writeFileSync(join(dir, 'rules.json'), JSON.stringify({ rules: [{ pattern: 'mallory', allow: false }, { pattern: '(.*)' }] }));
   provider['user-mapping'] = { file: 'rules.json' };
+  // A cookie source beside the Authorization header, for a token cookie with an Authorization
+  // header that did not carry it (SPEC §14 header hygiene).
+  if (doc['token'] === undefined) doc['token'] = { sources: [{ header: 'authorization', scheme: 'Bearer' }, { cookie: TOKEN_COOKIE }] };
   const routes = Array.isArray(doc['routes']) ? doc['routes'] : [];
   doc['routes'] = [...routes, ...TEST_ROUTES];
   return startTestService(stringify(doc), { dir, watch: false });
+}
+
+/** `response.remove-headers` of a shipped jwt-ext-authz.yaml, lower case. */
+export function removeHeadersOf(shipped: string): string[] {
+  const doc: unknown = parse(read(join(DEPLOY, shipped)));
+  const response = isObject(doc) ? doc['response'] : undefined;
+  const list = isObject(response) ? response['remove-headers'] : undefined;
+  return Array.isArray(list) ? list.map((h) => String(h).toLowerCase()) : [];
 }
 
 /** A token the shipped configs accept for `sub`, with the claims given. */
@@ -304,8 +324,7 @@ export interface StubAnswer {
 
 /**
  * An authorization service that gives one fixed answer, for what jwt-ext-authz never answers
- * (an allow missing identity headers) or does not answer yet (a 403 with a challenge): tests of
- * the proxy configs alone.
+ * (an allow missing identity headers): tests of the proxy configs alone.
  */
 export async function startStubAuthz(answer: StubAnswer): Promise<{ address: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
