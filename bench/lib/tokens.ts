@@ -61,6 +61,8 @@ interface Meta {
   readonly iat: number;
   readonly kid: string;
   readonly issuer: string;
+  /** Token 0's claims at iat = exp = 0: tokens cached before a claim was added are not reused. */
+  readonly claims: string;
 }
 
 function signInWorkers(job: Omit<SignJob, 'from' | 'to'>, count: number): Promise<string[]> {
@@ -93,7 +95,8 @@ export async function benchTokens(count: number, dir: string, log: (s: string) =
   if (existsSync(metaFile) && existsSync(keyFile) && existsSync(tokensFile)) {
     try {
       const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as Meta;
-      if (meta.format === FORMAT && meta.kid === KID && meta.issuer === ISSUER && meta.count >= count && meta.exp - now > MIN_REMAINING_S) {
+      const sameClaims = meta.claims === payloadB64(0, 0, 0);
+      if (meta.format === FORMAT && sameClaims && meta.kid === KID && meta.issuer === ISSUER && meta.count >= count && meta.exp - now > MIN_REMAINING_S) {
         const privateKey = createPrivateKey(readFileSync(keyFile, 'utf8'));
         const tokens = readFileSync(tokensFile, 'utf8').split('\n').slice(0, count);
         if (tokens.length === count) return { tokens, publicJwk: publicJwk(privateKey), exp: meta.exp, reused: true };
@@ -110,7 +113,7 @@ export async function benchTokens(count: number, dir: string, log: (s: string) =
   const tokens = await signInWorkers({ privateKeyPem, headerB64: headerB64(KID), iat, exp }, count);
   writeFileSync(keyFile, privateKeyPem, { mode: 0o600 });
   writeFileSync(tokensFile, tokens.join('\n'));
-  writeFileSync(metaFile, JSON.stringify({ format: FORMAT, count, exp, iat, kid: KID, issuer: ISSUER } satisfies Meta));
+  writeFileSync(metaFile, JSON.stringify({ format: FORMAT, count, exp, iat, kid: KID, issuer: ISSUER, claims: payloadB64(0, 0, 0) } satisfies Meta));
   log(`signed ${count} RS256 tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s (cached in ${dir})`);
   return { tokens, publicJwk: publicJwk(privateKey), exp, reused: false };
 }
