@@ -157,7 +157,7 @@ describe('Shipped jwt-ext-authz configs', () => {
     writeFileSync(file, rewrite(c, { ...files(), listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', jwksUrl: `${idp.url}/jwks.json` }));
     const config = loadConfigFile(file);
     const readme = readFileSync(join(DEPLOY, 'trino', 'README.md'), 'utf8');
-    for (const h of ['x-trino-original-user', 'x-trino-extra-credential', 'x-presto-user']) {
+    for (const h of ['x-trino-original-user', 'x-trino-original-roles', 'x-trino-extra-credential', 'x-presto-user']) {
       assert.ok(config.response.removeHeaders.includes(h), h);
       assert.match(readme.toLowerCase(), new RegExp(`\`${h}\``), `the README explains ${h}`);
     }
