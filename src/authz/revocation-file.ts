@@ -4,11 +4,10 @@
  * use). A broken new version keeps the last good rules.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { readError } from '../util/errno.js';
-import { fileLocations, FolderWatcher } from '../util/folder-watcher.js';
+import { WatchedFile } from '../util/folder-watcher.js';
 import { type LifetimeBound, readRevocationRules, RevocationList, type RevocationRule, type Revocations } from './revocation.js';
 
 export interface RevocationHooks {
@@ -25,9 +24,6 @@ export interface RevocationHooks {
 
 /** Far above any real list (≈ 100 000 jti rules); reading happens on the event loop. */
 export const MAX_REVOCATION_FILE_BYTES = 8 * 1024 * 1024;
-const DEBOUNCE_MS = 50;
-/** Fallback stat polling when the folder cannot be watched. */
-const POLL_INTERVAL_MS = 2_000;
 
 /** `digest` of what was read, when something was. */
 type Loaded = { list: RevocationList; digest: string } | { problems: ConfigProblem[]; digest?: string };
@@ -65,13 +61,7 @@ export class RevocationFile implements Revocations {
   private digest: string;
   /** The last refused version, so the events of one bad write are reported once. */
   private refused: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private polling = false;
-  private closed = false;
-  private readonly absolute: string;
-  /** Base names that are this file: its own and its symlink target's. */
-  private names: readonly string[] = [];
-  private readonly folders: FolderWatcher;
+  private readonly watched: WatchedFile;
 
   /** Throws a ConfigError (naming `where` or the file and rule) when the file is missing or broken. */
   constructor(
@@ -85,9 +75,7 @@ export class RevocationFile implements Revocations {
     this.current = loaded.list;
     this.digest = loaded.digest;
     hooks.onLoad?.(path, loaded.list, true);
-    this.absolute = resolve(path);
-    this.folders = new FolderWatcher((name) => this.onEvent(name), (dir, message) => hooks.onWatchError?.(dir, message));
-    this.watch();
+    this.watched = new WatchedFile(path, () => this.reload(), (dir, message) => hooks.onWatchError?.(dir, message));
   }
 
   get list(): RevocationList {
@@ -100,34 +88,11 @@ export class RevocationFile implements Revocations {
 
   /** Stops watching; the last rules keep answering (checks in flight on an old policy). */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.folders.close();
-    if (this.polling) unwatchFile(this.absolute);
-  }
-
-  private watch(): void {
-    const where = fileLocations(this.absolute);
-    this.names = where.names;
-    if (this.folders.set(new Set(where.dirs)) === 0 && !this.polling) {
-      this.polling = true;
-      watchFile(this.absolute, { persistent: false, interval: POLL_INTERVAL_MS }, () => this.onEvent(null));
-    }
-  }
-
-  private onEvent(name: string | null): void {
-    // This file, a kubelet `..data` swap, or an unnamed event; other files in the folder are noise.
-    if (name !== null && !name.startsWith('..') && !this.names.includes(name)) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.reload(), DEBOUNCE_MS);
-    this.timer.unref();
+    this.watched.close();
   }
 
   private reload(): void {
-    if (this.closed) return;
     const loaded = load(this.path, this.where, this.bound);
-    this.watch();
     if ('problems' in loaded) {
       if (loaded.digest !== undefined && loaded.digest === this.refused) return;
       this.refused = loaded.digest;

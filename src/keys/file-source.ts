@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { unwatchFile, watchFile } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { reject } from '../reasons.js';
 import { algorithmsForKey, describeKey } from './algorithms.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { fileLocations, FolderWatcher } from '../util/folder-watcher.js';
+import { FolderWatcher, WatchedFile } from '../util/folder-watcher.js';
 import { looksLikeJson, MAX_KEY_FILE_BYTES, MAX_KEY_SET_FILE_BYTES, parseKeyFile, parseKeySetFile, readKeyFile } from './key-file.js';
 import { findKeys, indexKeys, skipReports, type KeySet, type SkipReport } from './key-set.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from './types.js';
@@ -21,7 +20,6 @@ export interface FileKeySourceOptions {
 
 const PLACEHOLDER = /\$\{KID\}|\$KEYID/;
 const DEFAULT_KID = 'default-key';
-const DEBOUNCE_MS = 50;
 /** Bounds the per-kid cache of a template; only existing, valid files ever enter it. */
 const TEMPLATE_CACHE_MAX = 1000;
 /** A kid whose file is missing is answered from memory this long: a client retrying one bad token costs no open each time. */
@@ -30,8 +28,6 @@ const MISSING_TTL_MS = 1_000;
 const MISSING_MAX = 10_000;
 /** When the template folder cannot be watched, cached keys are re-read after this long. */
 const UNWATCHED_MAX_AGE_MS = 30_000;
-/** Fallback stat polling for a static file whose folder cannot be watched. */
-const POLL_INTERVAL_MS = 2_000;
 
 /** `${KID}` is what Trino's code substitutes; `$KEYID` is what Starburst's docs say. */
 export const isKeyTemplate = (path: string): boolean => PLACEHOLDER.test(path);
@@ -83,13 +79,7 @@ class StaticFileSource implements KeySource {
   private keys: FileKeys;
   private count: number;
   private digest: string;
-  private timer: NodeJS.Timeout | undefined;
-  private polling = false;
-  private closed = false;
-  private readonly absolute: string;
-  /** Base names that are this file: its own, and its symlink target's. */
-  private names: readonly string[] = [];
-  private readonly folders: FolderWatcher;
+  private readonly watched: WatchedFile;
 
   constructor(private readonly path: string, where: { file: string; key: string }, private readonly options: FileKeySourceOptions) {
     const loaded = loadKey(path, undefined);
@@ -98,9 +88,7 @@ class StaticFileSource implements KeySource {
     this.count = loaded.size;
     this.digest = loaded.digest;
     for (const e of loaded.skipped) options.onSkippedKey?.(path, e);
-    this.absolute = resolve(path);
-    this.folders = new FolderWatcher((name) => this.onEvent(name), (dir, message) => options.onError?.(dir, message));
-    this.watch();
+    this.watched = new WatchedFile(path, () => this.reload(), (dir, message) => options.onError?.(dir, message));
   }
 
   lookup(kid: string | undefined, alg: string): KeyLookupResult {
@@ -113,34 +101,11 @@ class StaticFileSource implements KeySource {
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.folders.close();
-    if (this.polling) unwatchFile(this.absolute);
-  }
-
-  /** The file's folder, plus the folder of its symlink target (k8s: `..data/` swaps). */
-  private watch(): void {
-    const where = fileLocations(this.absolute);
-    this.names = where.names;
-    if (this.folders.set(new Set(where.dirs)) === 0 && !this.polling) {
-      this.polling = true;
-      watchFile(this.absolute, { persistent: false, interval: POLL_INTERVAL_MS }, () => this.onEvent(null));
-    }
-  }
-
-  private onEvent(name: string | null): void {
-    // Our file, a kubelet `..data` swap, or an unnamed event; other files in the folder are noise.
-    if (name !== null && !name.startsWith('..') && !this.names.includes(name)) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.reload(), DEBOUNCE_MS);
-    this.timer.unref();
+    this.watched.close();
   }
 
   private reload(): void {
-    if (this.closed) return;
     const loaded = loadKey(this.path, undefined);
-    this.watch();
     if ('error' in loaded) {
       this.options.onError?.(this.path, `${loaded.error}; keeping the previous key`);
       return;

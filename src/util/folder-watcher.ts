@@ -1,4 +1,4 @@
-import { realpathSync, watch, type FSWatcher } from 'node:fs';
+import { realpathSync, unwatchFile, watch, watchFile, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { errnoCode } from './errno.js';
 
@@ -67,3 +67,63 @@ export class FolderWatcher {
   }
 }
 
+
+/** Events of one burst (an editor's write, kubelet's swap) are taken together after this. */
+const DEBOUNCE_MS = 50;
+/** Fallback stat polling when none of the file's folders can be watched. */
+const POLL_INTERVAL_MS = 2_000;
+
+/**
+ * One file watched as editors and kubelet change it: its folder and its symlink target's
+ * (FolderWatcher), stat polling when neither can be watched, events for other files in those
+ * folders ignored, a burst debounced into one `onChange`. The locations are read again after
+ * each change, since a `..data` swap moves the target.
+ */
+export class WatchedFile {
+  private readonly absolute: string;
+  private readonly folders: FolderWatcher;
+  /** Base names that are this file: its own and its symlink target's. */
+  private names: readonly string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private closed = false;
+
+  constructor(
+    path: string,
+    private readonly onChange: () => void,
+    onError: (dir: string, message: string) => void,
+  ) {
+    this.absolute = resolve(path);
+    this.folders = new FolderWatcher((name) => this.onEvent(name), onError);
+    this.watch();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.folders.close();
+    if (this.polling) unwatchFile(this.absolute);
+  }
+
+  private watch(): void {
+    const where = fileLocations(this.absolute);
+    this.names = where.names;
+    if (this.folders.set(new Set(where.dirs)) === 0 && !this.polling) {
+      this.polling = true;
+      watchFile(this.absolute, { persistent: false, interval: POLL_INTERVAL_MS }, () => this.onEvent(null));
+    }
+  }
+
+  private onEvent(name: string | null): void {
+    // This file, a kubelet `..data` swap, or an unnamed event; other files in the folder are noise.
+    if (name !== null && !name.startsWith('..') && !this.names.includes(name)) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.closed) return;
+      this.onChange();
+      this.watch();
+    }, DEBOUNCE_MS);
+    this.timer.unref();
+  }
+}
