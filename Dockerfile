@@ -20,6 +20,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+# scripts/bundle.mjs bundles dist/src/cli into dist/src/cli/main.cjs, which the launcher runs.
+COPY scripts ./scripts
 RUN npm run build
 
 # ---- runtime: production dependencies only ----
@@ -31,7 +33,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
-# The protos are read at run time from <app>/proto (dist/src/grpc/proto.js resolves ../../../proto).
+# The `check` command's client reads the protos from <app>/proto (dist/src/grpc/proto.js and the
+# bundle beside it resolve ../../../proto); the service itself parses none of them.
 COPY proto ./proto
 # The launcher sizes V8 for a sidecar unless NODE_OPTIONS sets a heap size (see bin/jwt-ext-authz).
 COPY bin/jwt-ext-authz ./bin/jwt-ext-authz

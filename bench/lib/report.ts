@@ -198,7 +198,7 @@ export function resultsMarkdown(r: Report): string {
     '  floods exercise the refetch cooldown; random kids also rule out any per-kid memo. Fetches are counted',
     '  on the bench\'s JWKS server from the first to the last request of the flood (warm-up included).',
     '- RSS is VmRSS of the service process (/proc/PID/status) right after the last check, before it is stopped.',
-    '- Time to ready counts from the spawn of `taskset … node dist/src/cli/main.js serve` to the `time` of the',
+    '- Time to ready counts from the spawn of `taskset … bin/jwt-ext-authz serve` to the `time` of the',
     '  `"msg":"ready"` log line (node start-up, config, listeners, first JWKS fetch).',
     '',
     ...r.sections.flatMap((x) => [x, '']),

@@ -12,8 +12,8 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const RESULTS = join(ROOT, 'bench', 'results');
 /** Scratch files: tokens, configs, logs, profiles (gitignored). */
 export const TMP = join(RESULTS, 'tmp');
-/** The service under test, run as users run it. */
-export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The service under test, run as users run it: the one-file bundle the launcher runs (scripts/bundle.mjs). */
+export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.cjs');
 /** The launcher users and the Dockerfile start it with (V8 and malloc sizes for a sidecar). */
 export const LAUNCHER = join(ROOT, 'bin', 'jwt-ext-authz');
 export const EMPTY_SERVER = fileURLToPath(new URL('../empty-server.js', import.meta.url));

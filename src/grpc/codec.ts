@@ -1,7 +1,7 @@
-import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { reuseOf, type CheckResponse } from '../envoy/check-response.js';
 import { UNDECODABLE, type CheckRequest } from '../envoy/check-request.js';
-import { authorizationServiceDefinition } from './proto.js';
+import { CHECK_PATH } from './proto.js';
 import { decodeCheckRequest } from './request-decoder.js';
 import { encodeCheckResponse, encodeMarked } from './response-encoder.js';
 
@@ -12,6 +12,11 @@ import { encodeCheckResponse, encodeMarked } from './response-encoder.js';
  * the fields the check uses, and the answer, already shaped like the message (numeric enums,
  * snake_case names), is written straight to bytes. Clients keep proto-loader's codec, so every
  * test that goes through a real client also proves the two agree on the wire.
+ *
+ * The service's method definition is written here, not taken from proto-loader: parsing
+ * external_auth.proto and its imports at start-up cost ~40 ms and 0.6 MB of heap for a
+ * definition whose codec this file replaces anyway. test/grpc/codec.test.ts holds it to
+ * proto-loader's (path, streaming flags).
  */
 
 let fast: ServiceDefinition | undefined;
@@ -43,37 +48,42 @@ function send(kept: Kept): Buffer {
   return out;
 }
 
+/** The server never encodes a request nor decodes an answer: those are a client's half. */
+const clientSide = (): never => {
+  throw new Error('the lean Check codec is server-side only; clients use proto-loader (src/grpc/client.ts)');
+};
+
 /** The Authorization service definition with the lean codec on Check (server side only). */
 export function fastAuthorizationServiceDefinition(): ServiceDefinition {
   if (fast !== undefined) return fast;
-  const standard = authorizationServiceDefinition();
-  const check = standard['Check'];
-  if (check === undefined) throw new Error('Check method missing from the proto');
   // Answers marked reusedAnswer (cache hits, constant answers) are encoded once.
   const encoded = new WeakMap<CheckResponse, Kept>();
-  fast = {
-    ...standard,
-    Check: {
-      ...check,
-      // Never throws: grpc-js would answer INTERNAL, not a deny (SPEC §8).
-      requestDeserialize: (bytes: Buffer): CheckRequest => {
-        try {
-          return decodeCheckRequest(bytes);
-        } catch {
-          return UNDECODABLE;
-        }
-      },
-      responseSerialize: (value: CheckResponse) => {
-        const reuse = reuseOf(value);
-        if (reuse === undefined) return encodeCheckResponse(value);
-        let kept = encoded.get(value);
-        if (kept === undefined) {
-          kept = keep(value, reuse.carries);
-          encoded.set(value, kept);
-        }
-        return send(kept);
-      },
+  const check: MethodDefinition<CheckRequest, CheckResponse> = {
+    path: CHECK_PATH,
+    requestStream: false,
+    responseStream: false,
+    originalName: 'check',
+    requestSerialize: clientSide,
+    responseDeserialize: clientSide,
+    // Never throws: grpc-js would answer INTERNAL, not a deny (SPEC §8).
+    requestDeserialize: (bytes: Buffer): CheckRequest => {
+      try {
+        return decodeCheckRequest(bytes);
+      } catch {
+        return UNDECODABLE;
+      }
+    },
+    responseSerialize: (value: CheckResponse) => {
+      const reuse = reuseOf(value);
+      if (reuse === undefined) return encodeCheckResponse(value);
+      let kept = encoded.get(value);
+      if (kept === undefined) {
+        kept = keep(value, reuse.carries);
+        encoded.set(value, kept);
+      }
+      return send(kept);
     },
   };
+  fast = { Check: check };
   return fast;
 }

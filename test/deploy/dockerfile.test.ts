@@ -95,7 +95,8 @@ describe('Dockerfile', () => {
     assert.doesNotMatch(commands, /--omit=dev|--production/, 'the build needs typescript and @types/node');
     assert.match(commands, /npm run build|\btsc\b/);
     const copied = copies(build).flatMap(sources);
-    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'src']) assert.ok(copied.includes(f), `build copies ${f}`);
+    // scripts/: the build bundles the CLI with scripts/bundle.mjs.
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'scripts']) assert.ok(copied.includes(f), `build copies ${f}`);
   });
 
   it('installs production dependencies only in the runtime stage, without install scripts', () => {
@@ -126,7 +127,7 @@ describe('Dockerfile', () => {
     assert.deepEqual(jsonArgs(last(runtime, 'ENTRYPOINT')), ['/app/bin/jwt-ext-authz']);
     assert.ok(copies(runtime).some((c) => sources(c).includes('bin/jwt-ext-authz') && dest(c) === './bin/jwt-ext-authz'), 'the launcher is in the image');
     assert.deepEqual(jsonArgs(last(runtime, 'CMD')), ['serve', '--config', '/etc/jwt-ext-authz/config.yaml']);
-    assert.ok(existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js')), 'the entry point exists after the build');
+    assert.ok(existsSync(join(REPO, 'dist', 'src', 'cli', 'main.cjs')), 'the bundle the launcher runs exists after the build, inside dist/src');
     assert.ok((statSync(join(REPO, 'bin', 'jwt-ext-authz')).mode & 0o111) !== 0, 'the launcher is executable');
   });
 

@@ -7,6 +7,7 @@ import type { CheckResponse } from '../../src/envoy/check-response.js';
 import type { DecodedCheckResponse } from '../../src/grpc/client.js';
 import { authorizationServiceDefinition, CHECK_PATH, PROTO_DIR } from '../../src/grpc/proto.js';
 import { decodeCheckRequest } from '../../src/grpc/request-decoder.js';
+import { fastAuthorizationServiceDefinition } from '../../src/grpc/codec.js';
 import { headerValues, type CheckRequest } from '../../src/envoy/check-request.js';
 import { encodeCheckResponse } from '../../src/grpc/response-encoder.js';
 import { assertAllow, assertDeny } from '../helpers/assertions.js';
@@ -83,6 +84,25 @@ const envoyRequest = {
     tls_session: { sni: 'trino.example.com' },
   },
 };
+
+describe('the server-side Check definition', () => {
+  it('has the path and streaming flags proto-loader reads from the proto, so Envoy reaches the handler', () => {
+    const ours = fastAuthorizationServiceDefinition();
+    assert.deepEqual(Object.keys(ours), ['Check']);
+    const lean = ours['Check'];
+    assert.ok(lean !== undefined);
+    assert.equal(lean.path, CHECK_PATH);
+    assert.equal(lean.path, check.path);
+    assert.equal(lean.requestStream, check.requestStream);
+    assert.equal(lean.responseStream, check.responseStream);
+  });
+
+  it('refuses the client half of the codec with an error that says so', () => {
+    const lean = fastAuthorizationServiceDefinition()['Check'];
+    assert.throws(() => lean?.requestSerialize({}), /server-side only/);
+    assert.throws(() => lean?.responseDeserialize(Buffer.alloc(0)), /server-side only/);
+  });
+});
 
 describe('request decoder', () => {
   it('reads path, headers and context_extensions and skips everything else Envoy sends', () => {
