@@ -33,7 +33,7 @@ test('fills every default for a minimal YAML file with one provider', () => {
       dynamicMetadata: true,
       removeHeaders: [],
     },
-    cache: { maxEntries: 10_000, maxBytes: 4_194_304 },
+    cache: { maxEntries: 10_000, maxBytes: 2_097_152 },
     providers: [{
       name: 'corp',
       keyFile: '/keys/corp.pem',
