@@ -4,7 +4,8 @@ import { service as healthService } from 'grpc-health-check';
 
 /** GET from the admin listener. */
 export async function adminGet(address: string, path: string): Promise<{ status: number; body: string; contentType: string }> {
-  const res = await fetch(`http://${address}${path}`);
+  // Bounded: a listener that never answers fails its test with this URL, not the whole file on a timeout.
+  const res = await fetch(`http://${address}${path}`, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') ?? '' };
 }
 

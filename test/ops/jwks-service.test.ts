@@ -14,14 +14,14 @@ const pair = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = (kid: string, key: KeyObject) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig' });
 const token = (kid: string, key: KeyObject) => sign({ iss: ISS, sub: 'alice', exp: nowSeconds() + 600 }, key, { kid });
 
-const config = (idp: TestServer, extra = '') => `providers:
+const config = (idp: TestServer, extra = '', timeout = '500ms') => `providers:
   - name: corp
     key-file: ${idp.url}/jwks.json
     required-issuer: ${ISS}
     jwks:
       ca-file: ${idp.caFile}
       min-refresh-interval: 300ms
-      timeout: 500ms
+      timeout: ${timeout}
 ${extra}`;
 
 describe('JWKS providers in the running service', () => {
@@ -30,8 +30,8 @@ describe('JWKS providers in the running service', () => {
     for (const c of closers.reverse()) await c();
   });
 
-  async function start(idp: TestServer, extra = '', options: { watch?: boolean } = {}): Promise<TestService> {
-    const t = await startTestService(config(idp, extra), options);
+  async function start(idp: TestServer, extra = '', options: { watch?: boolean; timeout?: string } = {}): Promise<TestService> {
+    const t = await startTestService(config(idp, extra, options.timeout), { ...(options.watch === undefined ? {} : { watch: options.watch }) });
     closers.push(() => t.close());
     return t;
   }
@@ -51,7 +51,9 @@ describe('JWKS providers in the running service', () => {
       await released;
       return { body: { keys: [jwk('a', a.publicKey)] } };
     });
-    const t = await start(idp);
+    // The startup fetch must outlast the test's own steps on a loaded machine, or it times out
+    // and a retry (another trigger) loads the keys.
+    const t = await start(idp, '', { timeout: '30s' });
     assert.equal((await adminGet(t.service.adminAddress ?? '', '/readyz')).status, 503);
     assert.equal(await grpcHealth(t.service.grpcAddress, ''), 'NOT_SERVING');
     assertDeny(await t.client.check(bearer(await token('a', a.privateKey))), 'keys_unavailable', 503, 14);
