@@ -343,7 +343,7 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
   const { tokensFile } = b.inputs;
   const rows: Row[] = [];
   const checks: Check[] = [];
-  const cacheText = s.rssCache === undefined ? 'default cache: 10 000 entries, 2 MiB' : `cache ${fmtInt(s.rssCache)} entries`;
+  const cacheText = s.rssCache === undefined ? 'default cache: 10 000 entries, 3 MiB' : `cache ${fmtInt(s.rssCache)} entries`;
   const how = viaLauncher(s, { launcher: true }) ? 'started through bin/jwt-ext-authz' : 'node with --node-options/--cpu-prof, not the launcher';
   log(`rss: ${s.rssChecks} checks over ${s.distinct} distinct tokens, ${cacheText}; service ${how}`);
   let atReady: ReturnType<typeof memory>;

@@ -186,7 +186,7 @@ const ROWS = [
     type: 'integer', default: '10000', min: 0,
     description: 'Entries in the verified-token cache; 0 disables it.' },
   { path: 'cache.max-bytes', field: 'cache.maxBytes', kind: 'integer',
-    type: 'integer', default: '2097152', min: 0,
+    type: 'integer', default: '3145728', min: 0,
     description: 'Bytes the verified-token cache may hold, estimated per entry from the token length; 0 disables it.' },
   { path: 'providers', field: 'providers', kind: 'list', required: true, yamlOnly: true,
     type: 'list of provider', default: '',

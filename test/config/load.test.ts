@@ -33,7 +33,7 @@ test('fills every default for a minimal YAML file with one provider', () => {
       dynamicMetadata: true,
       removeHeaders: [],
     },
-    cache: { maxEntries: 10_000, maxBytes: 2_097_152 },
+    cache: { maxEntries: 10_000, maxBytes: 3_145_728 },
     providers: [{
       name: 'corp',
       keyFile: '/keys/corp.pem',
