@@ -61,7 +61,8 @@ export function createHttpResponder(config: Config): HttpResponder {
     return Object.freeze({ status, headers: Object.freeze(headers), body });
   };
 
-  const anonymous = finish(identityHeaders.flatMap((h) => [h, '']), anonymousRemovals(config), 200, '');
+  const anonymousRemove = anonymousRemovals(config);
+  const anonymous = finish(identityHeaders.flatMap((h) => [h, '']), anonymousRemove, 200, '');
   /** Report-only answers that take off a header carrier, by header name (the token sources: a few). */
   const reportOnlyByHeader = new Map<string, HttpAnswer>();
 
@@ -69,7 +70,7 @@ export function createHttpResponder(config: Config): HttpResponder {
     if (r.forwardOriginal || found === undefined || found.source.kind === 'query') return anonymous;
     const build = (): HttpAnswer => {
       const headers = identityHeaders.flatMap((h) => [h, '']);
-      const remove = anonymousRemovals(config);
+      const remove = [...anonymousRemove];
       carrierRemoval(found, headers, remove);
       return finish(headers, [...new Set(remove)], 200, '');
     };

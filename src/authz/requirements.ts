@@ -8,13 +8,13 @@
 import type { RouteRequireConfig } from '../config/types.js';
 import { reject, Rejection } from '../reasons.js';
 import { BoundedMap } from '../util/bounded-map.js';
+import { SCOPE_TOKEN } from '../util/strings.js';
 
 /** context_extensions keys (SPEC §14); each replaces the route's value of the same setting. */
-export const REQUIRE_SCOPES_KEY = 'jwt.require-scopes';
-export const REQUIRE_CLAIMS_KEY = 'jwt.require-claims';
+const REQUIRE_SCOPES_KEY = 'jwt.require-scopes';
+const REQUIRE_CLAIMS_KEY = 'jwt.require-claims';
 
 /** RFC 6749 §3.3 scope-token: also what can be quoted in a WWW-Authenticate challenge. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 /** Distinct context_extensions values kept compiled: Envoy's route config has a few. */
 const MAX_EXT_VALUES = 256;
 /** A longer value is a proxy misconfiguration, refused rather than parsed. */
@@ -38,7 +38,7 @@ class Denials {
 }
 
 /** Every listed scope must be in the token's `scope` (space-separated) or `scp` (string or list). */
-export class ScopeRequirement {
+class ScopeRequirement {
   /** Every required scope, space-separated: the challenge's `scope` (RFC 6750 §3.1). */
   readonly scope: string;
   private readonly denials: Denials;
@@ -82,7 +82,7 @@ interface ClaimRule {
 }
 
 /** For every claim path, the claim (a string or a list of strings) must hold one listed value. */
-export class ClaimRequirement {
+class ClaimRequirement {
   private readonly denials: Denials;
 
   constructor(readonly rules: readonly ClaimRule[]) {

@@ -92,7 +92,7 @@ export const identityHeaderNames = (config: Config): string[] => {
  * x_jwt_principal is a different header to Envoy, but the same one to CGI-style upstreams
  * (HTTP_X_JWT_PRINCIPAL): an allow removes such look-alikes too, so none can be smuggled.
  */
-export const lookalikesOf = (headers: readonly string[]): string[] => headers.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_'));
+const lookalikesOf = (headers: readonly string[]): string[] => headers.filter((h) => h.includes('-')).map((h) => h.replaceAll('-', '_'));
 
 /**
  * Header hygiene (SPEC §14): what every allow removes besides the identity headers. `authorization`

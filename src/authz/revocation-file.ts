@@ -4,9 +4,8 @@
  * use). A broken new version keeps the last good rules.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { readError } from '../util/errno.js';
+import { readKeyFile } from '../keys/key-file.js';
 import { WatchedFile } from '../util/folder-watcher.js';
 import { type LifetimeBound, readRevocationRules, RevocationList, type RevocationRule, type Revocations } from './revocation.js';
 
@@ -23,21 +22,16 @@ export interface RevocationHooks {
 }
 
 /** Far above any real list (≈ 100 000 jti rules); reading happens on the event loop. */
-export const MAX_REVOCATION_FILE_BYTES = 8 * 1024 * 1024;
+const MAX_REVOCATION_FILE_BYTES = 8 * 1024 * 1024;
 
 /** `digest` of what was read, when something was. */
 type Loaded = { list: RevocationList; digest: string } | { problems: ConfigProblem[]; digest?: string };
 
 function load(path: string, where: { file: string; key: string }, bound: LifetimeBound): Loaded {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e: unknown) {
-    return { problems: [{ file: where.file, key: where.key, message: `cannot read revocation file ${path}: ${readError(e)}` }] };
-  }
-  if (bytes.length > MAX_REVOCATION_FILE_BYTES) {
-    return { problems: [{ file: path, key: '', message: `larger than ${MAX_REVOCATION_FILE_BYTES} bytes` }] };
-  }
+  // Bounded, and O_NONBLOCK: a FIFO or a huge file at the path cannot hang or flood the event loop.
+  const read = readKeyFile(path, MAX_REVOCATION_FILE_BYTES);
+  if ('error' in read) return { problems: [{ file: where.file, key: where.key, message: `cannot read revocation file ${path}: ${read.error}` }] };
+  const bytes = read.content;
   const digest = createHash('sha256').update(bytes).digest('hex');
   const text = bytes.toString('utf8');
   let doc: unknown;
@@ -78,9 +72,6 @@ export class RevocationFile implements Revocations {
     this.watched = new WatchedFile(path, () => this.reload(), (dir, message) => hooks.onWatchError?.(dir, message));
   }
 
-  get list(): RevocationList {
-    return this.current;
-  }
 
   match(claims: Readonly<Record<string, unknown>>): RevocationRule | undefined {
     return this.current.match(claims);

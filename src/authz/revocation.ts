@@ -7,7 +7,7 @@ import type { ConfigProblem } from '../errors.js';
 import { isObject } from '../util/strings.js';
 
 /** The five rule shapes, as written in messages and `verify`. */
-export const RULE_SHAPES = ['{jti}', '{jti, iss}', '{iss, sub}', '{iss, sub, issued-before}', '{iss, issued-before}'] as const;
+const RULE_SHAPES = ['{jti}', '{jti, iss}', '{iss, sub}', '{iss, sub, issued-before}', '{iss, issued-before}'] as const;
 export type RuleShape = (typeof RULE_SHAPES)[number];
 
 export interface RevocationRule {

@@ -6,14 +6,14 @@ import { decide } from '../authz/decide.js';
 import { describeRule, type RevocationList } from '../authz/revocation.js';
 import { DEFAULT_LABEL, reportsOnly } from '../authz/routes.js';
 import { describeRequirements } from '../authz/requirements.js';
-
-const REQUIREMENT_REASONS: ReadonlySet<string> = new Set(['insufficient_scope', 'claim_mismatch']);
 import type { HttpRequestAttributes } from '../envoy/check-request.js';
 import { configToYaml, loadConfigFile } from '../config/load.js';
 import type { TokenSource } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import { parseToken } from '../token/parse.js';
 import type { CliArgs } from './args.js';
+
+const REQUIREMENT_REASONS: ReadonlySet<string> = new Set(['insufficient_scope', 'claim_mismatch']);
 
 function requireConfig(args: CliArgs): string {
   if (args.config === undefined) throw new UsageError(`${args.command} needs --config FILE`);

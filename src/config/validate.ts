@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { JWS_ALGORITHMS } from '../util/jws.js';
+import { SCOPE_TOKEN } from '../util/strings.js';
 import { envoyPath } from '../util/url-path.js';
 import { parseDuration } from './duration.js';
 import { type Ctx, type Raw, type RawMap, at, joinPath, plainToRaw, problem, warning } from './raw.js';
@@ -21,7 +22,6 @@ const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HOST_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 const ORIGINAL_REQUESTS = ['path', 'x-original', 'x-forwarded'] as const;
 /** RFC 6749 §3.3 scope-token; also what can be quoted in a WWW-Authenticate challenge. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** Why `h` can not be a route host (SPEC §11), or undefined. */
 function hostProblem(h: string): string | undefined {

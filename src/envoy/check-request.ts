@@ -45,6 +45,17 @@ export const UNDECODABLE: CheckRequest = Object.freeze({ undecodable: true });
 
 const EMPTY: readonly string[] = [];
 
+/** Header name `k` as sent equals `name` (lower case), ASCII case folded without allocating. */
+export function isName(k: string, name: string): boolean {
+  if (k.length !== name.length) return false;
+  if (k === name) return true;
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /**
  * Every value of one header, lower-case name. With the `headers` map a repeated header arrives
  * as one comma-joined value; with `header_map` each line is its own value.
@@ -54,7 +65,7 @@ export function headerValues(http: HttpRequestAttributes, name: string): readonl
   if (raw !== undefined && raw.length > 0) {
     let out: string[] | undefined;
     for (const h of raw) {
-      if (h.key === undefined || h.key.toLowerCase() !== name) continue;
+      if (h.key === undefined || !isName(h.key, name)) continue;
       const v = h.value !== undefined && h.value !== '' ? h.value : Buffer.from(h.raw_value ?? EMPTY_BYTES).toString('latin1');
       (out ??= []).push(v);
     }

@@ -4,7 +4,7 @@
  * the request's headers, looked up in node's raw header list (nothing copied).
  */
 import type { Config } from '../config/types.js';
-import type { HttpRequestAttributes } from '../envoy/check-request.js';
+import { isName, type HttpRequestAttributes } from '../envoy/check-request.js';
 import { reject, type Rejection } from '../reasons.js';
 
 /**
@@ -26,16 +26,6 @@ export class HttpAttributes implements HttpRequestAttributes {
   }
 }
 
-/** Header name `k` as sent equals `name` (lower case), ASCII case folded without allocating. */
-function isName(k: string, name: string): boolean {
-  if (k.length !== name.length) return false;
-  if (k === name) return true;
-  for (let i = 0; i < k.length; i++) {
-    const c = k.charCodeAt(i);
-    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(i)) return false;
-  }
-  return true;
-}
 
 /** Every value of header `name` (lower case) joined with ",", or undefined. */
 export function joined(raw: readonly string[], name: string): string | undefined {
