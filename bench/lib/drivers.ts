@@ -265,13 +265,17 @@ function memoryWatch(pid: number) {
       sampler = setInterval(sample, 100);
     },
     end(): void {
-      if (sampler !== undefined) clearInterval(sampler);
-      sampler = undefined;
+      this.stop();
       sample();
       end = memory(pid);
     },
-    result(): Pick<SteadyMeasurement, 'hwmBeforeMiB' | 'hwmWindowMiB' | 'rssMaxMiB' | 'rssEndMiB'> {
+    /** Stops sampling only (also when a run failed before its end). */
+    stop(): void {
       if (sampler !== undefined) clearInterval(sampler);
+      sampler = undefined;
+    },
+    result(): Pick<SteadyMeasurement, 'hwmBeforeMiB' | 'hwmWindowMiB' | 'rssMaxMiB' | 'rssEndMiB'> {
+      this.stop();
       const last = end as ReturnType<typeof memory>;
       return { hwmBeforeMiB, hwmWindowMiB: reset ? last?.hwmMiB : undefined, rssMaxMiB, rssEndMiB: last?.rssMiB };
     },
@@ -293,27 +297,33 @@ export async function measureSteady(server: Server, body: Buffer, s: Settings, h
   const watch = memoryWatch(pid);
   const logFile = join(TMP, 'h2load-steady.log');
   rmSync(logFile, { force: true });
-  const r = await runH2load({
-    core: LOAD_CORE,
-    port: h1?.port ?? server.port,
-    ...(h1 === undefined ? { bodyFile } : { h1: h1.target }),
-    connections: s.steadyClients,
-    streams: 1,
-    rps: s.steadyRps,
-    warmupMs: s.steadyWarmupMs,
-    durationMs: s.steadyMs,
-    logFile,
-    onPhase: (phase, loadPid) => {
-      if (phase === 'measure') {
-        watch.begin();
-        (window = cpuWindow([pid, loadPid])).begin();
-      }
-      if (phase === 'end') {
-        watch.end();
-        if (window !== undefined) cpu = window.end();
-      }
-    },
-  });
+  // A failed run must not leave the 100 ms sampler keeping the bench alive.
+  let r: Awaited<ReturnType<typeof runH2load>>;
+  try {
+    r = await runH2load({
+      core: LOAD_CORE,
+      port: h1?.port ?? server.port,
+      ...(h1 === undefined ? { bodyFile } : { h1: h1.target }),
+      connections: s.steadyClients,
+      streams: 1,
+      rps: s.steadyRps,
+      warmupMs: s.steadyWarmupMs,
+      durationMs: s.steadyMs,
+      logFile,
+      onPhase: (phase, loadPid) => {
+        if (phase === 'measure') {
+          watch.begin();
+          (window = cpuWindow([pid, loadPid])).begin();
+        }
+        if (phase === 'end') {
+          watch.end();
+          if (window !== undefined) cpu = window.end();
+        }
+      },
+    });
+  } finally {
+    watch.stop();
+  }
   rmSync(logFile, { force: true });
   if (r.non2xx > 0) throw new Error(`h2load against ${server.name}: ${r.non2xx} non-2xx answers\n${r.summary}`);
   return {
@@ -339,11 +349,16 @@ export async function measureSteady(server: Server, body: Buffer, s: Settings, h
  */
 export async function measureSteadyNode(server: Server, tokensFile: string, tokens: number, s: Settings): Promise<SteadyMeasurement> {
   const watch = memoryWatch(server.proc.pid);
-  const m = await measureNode(server, tokensFile, s, {
-    tokens,
-    steady: { rps: s.steadyRps, connections: s.steadyClients, streams: 1, warmupMs: s.steadyWarmupMs, durationMs: s.steadyMs },
-    onPhase: (phase) => (phase === 'measure' ? watch.begin() : watch.end()),
-  });
+  let m: Measurement;
+  try {
+    m = await measureNode(server, tokensFile, s, {
+      tokens,
+      steady: { rps: s.steadyRps, connections: s.steadyClients, streams: 1, warmupMs: s.steadyWarmupMs, durationMs: s.steadyMs },
+      onPhase: (phase) => (phase === 'measure' ? watch.begin() : watch.end()),
+    });
+  } finally {
+    watch.stop();
+  }
   return {
     targetRps: s.steadyClients * s.steadyRps,
     rps: m.rps,

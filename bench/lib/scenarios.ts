@@ -13,9 +13,16 @@ import type { JwksServer } from './jwks-server.js';
 import { memory } from './proc.js';
 import { aggregate, decisionsText, fmtInt, fmtMs, fmtPct, median, type Case, type Check, type Row } from './report.js';
 import { frameFor } from './requests.js';
+import { SCHEMA } from '../../src/config/schema.js';
 import { HEAP_METRICS, scrapeMetrics, serviceYaml, startEmpty, startEmptyHttp, startService, stopServer, viaLauncher, launcherText, LAUNCHER_FLAGS, LAUNCHER_MALLOC_ARENA_MAX, type Server, type ServiceExtras } from './servers.js';
 import { SERVER_CORE, TMP, log, type ScenarioId, type Settings } from './settings.js';
 import { badSignature, benchTokens, unknownKidTokens } from './tokens.js';
+
+/** The product's cache defaults as the schema states them, e.g. "10 000 entries, 3 MiB". */
+function defaultCacheText(): string {
+  const value = (path: string): number => Number(SCHEMA.find((k) => k.path === path)?.default);
+  return `${fmtInt(value('cache.max-entries')).replace(/,/g, ' ')} entries, ${value('cache.max-bytes') / 1048576} MiB`;
+}
 
 /** The tokens every scenario draws from, and the files the Node driver reads them from. */
 export interface Inputs {
@@ -343,7 +350,7 @@ export async function memoryAfterChurn(b: Bench): Promise<{ rows: Row[]; checks:
   const { tokensFile } = b.inputs;
   const rows: Row[] = [];
   const checks: Check[] = [];
-  const cacheText = s.rssCache === undefined ? 'default cache: 10 000 entries, 3 MiB' : `cache ${fmtInt(s.rssCache)} entries`;
+  const cacheText = s.rssCache === undefined ? `default cache: ${defaultCacheText()}` : `cache ${fmtInt(s.rssCache)} entries`;
   const how = viaLauncher(s, { launcher: true }) ? 'started through bin/jwt-ext-authz' : 'node with --node-options/--cpu-prof, not the launcher';
   log(`rss: ${s.rssChecks} checks over ${s.distinct} distinct tokens, ${cacheText}; service ${how}`);
   let atReady: ReturnType<typeof memory>;

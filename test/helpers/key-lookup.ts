@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KeyLookupResult, VerificationKey } from '../../src/keys/types.js';
 import { Rejection } from '../../src/reasons.js';
 
@@ -20,11 +19,3 @@ export function rejectionOf(result: Lookup): Rejection {
 
 export const reasonOf = (result: Lookup): string => rejectionOf(result).reason;
 
-/** Polls until `check` holds: file events and fetches are asynchronous. */
-export async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(10);
-  }
-}

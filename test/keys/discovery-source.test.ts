@@ -6,7 +6,8 @@ import { readDiscoveryDocument } from '../../src/keys/discovery.js';
 import { createDiscoveryKeySource, type JwksHooks, type JwksKeySource } from '../../src/keys/jwks-source.js';
 import { Rejection } from '../../src/reasons.js';
 import { startHttpsServer, type Reply, type TestServer } from '../helpers/https-server.js';
-import { eventually as until, keysOf, reasonOf } from '../helpers/key-lookup.js';
+import { keysOf, reasonOf } from '../helpers/key-lookup.js';
+import { eventually as until } from '../helpers/scrape.js';
 
 type FetchEvent = Parameters<NonNullable<JwksHooks['onFetch']>>[0];
 type DiscoveredEvent = Parameters<NonNullable<JwksHooks['onDiscovered']>>[0];
@@ -148,7 +149,7 @@ test('reads the document again every refresh-interval and follows a changed jwks
   await f.source.start();
   f.keys('/keys-2026', { body: { keys: [jwk(B, 'b')] } });
   f.document({ jwks: '/keys-2026' });
-  await until('the new jwks_uri', () => f.discovered.length === 2);
+  await until(() => f.discovered.length === 2, 5000, 'the new jwks_uri');
   // Shares the refresh in flight, if any: either way a fetch from the new jwks_uri has landed after it.
   await f.source.refresh('scheduled');
   assert.deepEqual(f.discovered[1], { issuer: f.issuer, jwksUri: `${f.server.url}/keys-2026`, previous: `${f.server.url}/keys` });
@@ -183,7 +184,7 @@ test('starts while the issuer is down, stays not ready, and picks the issuer up 
   assert.match(f.source.discovery?.error ?? '', /unexpected status 503/);
   // The first retry comes after 1 s (then 2 s, 4 s, ...), without any token asking for it.
   f.document({ jwks: '/keys' });
-  await until('recovery', () => f.source.ready, 4_000);
+  await until(() => f.source.ready, 4_000, 'recovery');
   assert.ok(keysOf(f.source.lookup('a', 'ES256'))[0]?.key.equals(A));
   assert.equal(f.source.discovery?.error, undefined);
   assert.deepEqual(f.fetches.map((e) => [e.trigger, e.ok]), [['startup', false], ['scheduled', true]]);

@@ -10,7 +10,8 @@ import { ConfigError } from '../../src/errors.js';
 import { createFileKeySource, isKeyTemplate, sanitizeKid, type FileKeySourceOptions } from '../../src/keys/file-source.js';
 import type { KeyLookupResult, KeySource, VerificationKey } from '../../src/keys/types.js';
 import { Rejection } from '../../src/reasons.js';
-import { eventually, keysOf, rejectionOf } from '../helpers/key-lookup.js';
+import { keysOf, rejectionOf } from '../helpers/key-lookup.js';
+import { eventually } from '../helpers/scrape.js';
 
 const WHERE = { file: '/etc/jwt-ext-authz/config.yaml', key: 'providers[0].key-file' };
 
@@ -133,7 +134,7 @@ describe('static key file', () => {
     const before = source.lookup(undefined, 'RS256');
     const next = ecPem();
     writeFileSync(path, next.pem);
-    await eventually('the new key', () => onlyKey(source.lookup(undefined, 'ES256')).key.equals(next.publicKey));
+    await eventually(() => onlyKey(source.lookup(undefined, 'ES256')).key.equals(next.publicKey), 5000, 'the new key');
     assert.notEqual(source.lookup(undefined, 'ES256'), before);
     assert.deepEqual(reloads, [path]);
   });
@@ -145,7 +146,7 @@ describe('static key file', () => {
     const next = ecPem();
     writeFileSync(join(dir, '.key.pem.swp'), next.pem);
     renameSync(join(dir, '.key.pem.swp'), path);
-    await eventually('the renamed-in key', () => onlyKey(source.lookup(undefined, 'ES256')).key.equals(next.publicKey));
+    await eventually(() => onlyKey(source.lookup(undefined, 'ES256')).key.equals(next.publicKey), 5000, 'the renamed-in key');
   });
 
   test('follows a Kubernetes ConfigMap ..data symlink swap', async () => {
@@ -164,7 +165,7 @@ describe('static key file', () => {
     symlinkSync('..2024_01_02_b', join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
     rmSync(join(dir, '..2024_01_01_a'), { recursive: true });
-    await eventually('the swapped key', () => onlyKey(source.lookup(undefined, 'ES256')).key.equals(next.publicKey));
+    await eventually(() => onlyKey(source.lookup(undefined, 'ES256')).key.equals(next.publicKey), 5000, 'the swapped key');
     assert.equal(reloads.length, 1);
   });
 
@@ -176,7 +177,7 @@ describe('static key file', () => {
     const reloads: string[] = [];
     const source = open(path, { onError: (p, m) => errors.push(`${p}: ${m}`), onReload: (p) => reloads.push(p) });
     writeFileSync(path, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
-    await eventually('onError', () => errors.length > 0);
+    await eventually(() => errors.length > 0, 5000, 'onError');
     assert.match(errors[0] ?? '', /1024 bits is too short.*keeping the previous key/);
     assert.ok(onlyKey(source.lookup(undefined, 'RS256')).key.equals(publicKey));
     assert.deepEqual(reloads, []);
@@ -258,7 +259,7 @@ describe('key file template', () => {
     assert.match(r.message, /no key file for kid "late"/);
     const { pem, publicKey } = ecPem();
     writeFileSync(join(dir, 'late.pem'), pem);
-    await eventually('the new key file', () => !(source.lookup('late', 'ES256') instanceof Rejection));
+    await eventually(() => !(source.lookup('late', 'ES256') instanceof Rejection), 5000, 'the new key file');
     assert.ok(onlyKey(source.lookup('late', 'ES256')).key.equals(publicKey));
   });
 
@@ -294,7 +295,7 @@ describe('key file template', () => {
     const before = source.lookup('rot', 'HS256');
     const secret = randomBytes(64);
     writeFileSync(path, hmacText(secret));
-    await eventually('the rotated secret', () => onlyKey(source.lookup('rot', 'HS512')).key.export().equals(secret));
+    await eventually(() => onlyKey(source.lookup('rot', 'HS512')).key.export().equals(secret), 5000, 'the rotated secret');
     assert.notEqual(source.lookup('rot', 'HS256'), before);
     assert.deepEqual(reloads, [path]);
   });
@@ -305,7 +306,7 @@ describe('key file template', () => {
     const source = open(join(dir, '${KID}.pem'));
     keysOf(source.lookup('gone', 'ES256'));
     unlinkSync(path);
-    await eventually('unknown_key', () => source.lookup('gone', 'ES256') instanceof Rejection);
+    await eventually(() => source.lookup('gone', 'ES256') instanceof Rejection, 5000, 'unknown_key');
   });
 
   test('supports a placeholder in the folder part (one folder per kid)', () => {
@@ -320,13 +321,13 @@ describe('key file template', () => {
   test('a template folder missing at start is reported through onError, and keys created later load', async () => {
     const errors: string[] = [];
     const source = open(join(dir, 'later', '${KID}.pem'), { onError: (p, m) => errors.push(`${p}: ${m}`) });
-    await eventually('onError', () => errors.length > 0);
+    await eventually(() => errors.length > 0, 5000, 'onError');
     assert.match(errors[0] ?? '', /later: cannot watch the folder \(ENOENT\)/);
     assert.equal(rejectionOf(source.lookup('a', 'ES256')).reason, 'unknown_key');
     mkdirSync(join(dir, 'later'));
     const { pem, publicKey } = ecPem();
     writeFileSync(join(dir, 'later', 'a.pem'), pem);
-    await eventually('the new key file', () => !(source.lookup('a', 'ES256') instanceof Rejection));
+    await eventually(() => !(source.lookup('a', 'ES256') instanceof Rejection), 5000, 'the new key file');
     assert.ok(onlyKey(source.lookup('a', 'ES256')).key.equals(publicKey));
   });
 

@@ -10,7 +10,8 @@ import { looksLikeJson, parseKeySetFile } from '../../src/keys/key-file.js';
 import type { SkipReport } from '../../src/keys/key-set.js';
 import type { KeySource } from '../../src/keys/types.js';
 import { Rejection } from '../../src/reasons.js';
-import { eventually, keysOf, reasonOf } from '../helpers/key-lookup.js';
+import { keysOf, reasonOf } from '../helpers/key-lookup.js';
+import { eventually } from '../helpers/scrape.js';
 
 const WHERE = { file: '/etc/jwt-ext-authz/config.yaml', key: 'providers[0].key-file' };
 
@@ -153,7 +154,7 @@ describe('re-reading a JSON key file', () => {
     const reloads: number[] = [];
     const source = open(path, { onReload: (_p, keys) => reloads.push(keys) });
     writeFileSync(path, JSON.stringify({ keys: [jwk(E2, 'b'), jwk(R1, 'c')] }));
-    await eventually('the new set', () => !(source.lookup('b', 'ES256') instanceof Rejection));
+    await eventually(() => !(source.lookup('b', 'ES256') instanceof Rejection), 5000, 'the new set');
     assert.equal(reasonOf(source.lookup('a', 'ES256')), 'unknown_key');
     assert.deepEqual(reloads, [2]);
     assert.equal(source.size, 2);
@@ -164,7 +165,7 @@ describe('re-reading a JSON key file', () => {
     const errors: string[] = [];
     const source = open(path, { onError: (_p, m) => errors.push(m) });
     writeFileSync(path, JSON.stringify({ keys: [jwk(E2, 'b', { use: 'enc' })] }));
-    await eventually('onError', () => errors.length > 0);
+    await eventually(() => errors.length > 0, 5000, 'onError');
     assert.match(errors[0] ?? '', /no usable key.*keeping the previous key/);
     assert.ok(keysOf(source.lookup('a', 'ES256'))[0]?.key.equals(E1));
   });
@@ -181,7 +182,7 @@ describe('re-reading a JSON key file', () => {
     symlinkSync('..2026_01_02_b', join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
     rmSync(join(dir, '..2026_01_01_a'), { recursive: true });
-    await eventually('the swapped set', () => !(source.lookup('new', 'ES256') instanceof Rejection));
+    await eventually(() => !(source.lookup('new', 'ES256') instanceof Rejection), 5000, 'the swapped set');
     assert.ok(keysOf(source.lookup('new', 'ES256'))[0]?.key.equals(E2));
     assert.equal(reasonOf(source.lookup('old', 'ES256')), 'unknown_key');
   });

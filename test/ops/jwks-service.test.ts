@@ -31,7 +31,8 @@ describe('JWKS providers in the running service', () => {
   });
 
   async function start(idp: TestServer, extra = '', options: { watch?: boolean; timeout?: string } = {}): Promise<TestService> {
-    const t = await startTestService(config(idp, extra, options.timeout), { ...(options.watch === undefined ? {} : { watch: options.watch }) });
+    const { timeout, ...serviceOptions } = options;
+    const t = await startTestService(config(idp, extra, timeout), serviceOptions);
     closers.push(() => t.close());
     return t;
   }
