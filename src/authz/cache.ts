@@ -1,5 +1,6 @@
 import type { Config } from '../config/types.js';
 import { BoundedMap } from '../util/bounded-map.js';
+import { Doorkeeper } from '../util/doorkeeper.js';
 import type { Identity } from './identity.js';
 
 interface Entry {
@@ -55,10 +56,13 @@ const flat = (token: string): string => Buffer.from(token, 'latin1').toString('l
  * by the token, bounded in entries and in estimated bytes. One per config generation, so a
  * reload starts empty. A hit is re-checked cheaply: not expired, and the key that verified it
  * still in the provider's current key set, so rotation and key removal take effect at once.
- * Failures are never cached.
+ * Failures are never cached. Once full, it lets a token in (evicting the least recently used)
+ * only on its second verification within the doorkeeper's window: a flood of one-use tokens
+ * then leaves the cache as it was instead of turning every entry into garbage.
  */
 export class TokenCache {
   private readonly entries: BoundedMap<string, Entry>;
+  private readonly doorkeeper = new Doorkeeper();
 
   constructor(
     private readonly limits: Config['cache'],
@@ -103,9 +107,11 @@ export class TokenCache {
     // A token without exp never expires (as in Trino); keep it an hour at most, then re-verify.
     const expiresAt = typeof exp === 'number' ? (exp * 1000) + identity.provider.clockSkewMs : nowMs + 3_600_000;
     if (expiresAt <= nowMs) return undefined;
+    const bytes = entryBytes(token);
+    if (!this.entries.hasRoomFor(bytes) && !this.doorkeeper.admit(keyOf(token))) return undefined;
     const kept = flat(token);
     const key = keyOf(kept);
-    return this.entries.set(key, { token: kept, key, identity, kid, alg, expiresAt, bytes: entryBytes(kept) }) ? kept : undefined;
+    return this.entries.set(key, { token: kept, key, identity, kid, alg, expiresAt, bytes }) ? kept : undefined;
   }
 }
 

@@ -55,6 +55,11 @@ export class BoundedMap<K, V> {
     return slot.value;
   }
 
+  /** True when a value of this weight would be stored without evicting anything. */
+  hasRoomFor(weight: number): boolean {
+    return this.map.size < this.maxEntries && this.weight + weight <= (this.limits?.maxWeight ?? Number.POSITIVE_INFINITY);
+  }
+
   /** Stores `value`, evicting the oldest entries to make room; false when it can never fit. */
   set(key: K, value: V): boolean {
     const w = this.limits?.weigh(value) ?? 0;

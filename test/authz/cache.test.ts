@@ -48,6 +48,25 @@ describe('verified-token cache', () => {
     assert.equal(await h.lookups('hit'), 1);
   });
 
+  it('once full, keeps its tokens through a flood of one-use tokens and lets a token in on its second use', async (t) => {
+    const h = harness(t, `clock-skew: 0s\ncache: { max-entries: 2 }\nproviders:\n  - name: corp\n    key-file: k.pem\n`, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
+    const tok = (sub: string) => sign({ sub, exp: T0 / 1000 + 60 }, keys.rsa.privateKey);
+    const [a, b, c] = await Promise.all([tok('a'), tok('b'), tok('c')]);
+    const flood = await Promise.all(Array.from({ length: 20 }, (_, i) => tok(`once-${i}`)));
+    for (const token of [a, b, ...flood]) assert.equal(reasonOf(await h.check(token)), 'allow');
+    assert.equal(await h.lookups('miss'), 22);
+    for (const token of [a, b]) assert.equal(reasonOf(await h.check(token)), 'allow');
+    assert.equal(await h.lookups('hit'), 2, 'the first two tokens are still cached');
+    assert.equal(reasonOf(await h.check(c)), 'allow');
+    assert.equal(reasonOf(await h.check(c)), 'allow');
+    assert.equal(await h.lookups('hit'), 2, 'c was verified twice: refused once, then let in');
+    assert.equal(reasonOf(await h.check(c)), 'allow');
+    assert.equal(await h.lookups('hit'), 3, 'and is now answered from the cache');
+    assert.equal(reasonOf(await h.check(a)), 'allow');
+    assert.equal(reasonOf(await h.check(b)), 'allow');
+    assert.equal(await h.lookups('hit'), 4, 'c took the least recently used slot');
+  });
+
   it('never caches a failure', async (t) => {
     const h = harness(t, fileConfig, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
     const token = await sign({ sub: 'alice', exp: T0 / 1000 - 10 }, keys.rsa.privateKey);

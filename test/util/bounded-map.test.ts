@@ -48,6 +48,16 @@ describe('BoundedMap', () => {
     assert.equal(m.get('d'), 'x'.repeat(9), 'and evicts nothing');
   });
 
+  it('says whether a value would fit without evicting anything', () => {
+    const m = new BoundedMap<string, string>(2, { maxWeight: 10, weigh: (v) => v.length });
+    assert.equal(m.hasRoomFor(10), true);
+    m.set('a', 'xxxx');
+    assert.equal(m.hasRoomFor(6), true);
+    assert.equal(m.hasRoomFor(7), false, 'over the weight limit');
+    m.set('b', 'x');
+    assert.equal(m.hasRoomFor(1), false, 'at the entry limit');
+  });
+
   it('keeps the weight right when a key is set again or deleted', () => {
     const m = new BoundedMap<string, string>(10, { maxWeight: 100, weigh: (v) => v.length });
     m.set('a', 'xx');
