@@ -108,7 +108,8 @@ export class TokenCache {
     const expiresAt = typeof exp === 'number' ? (exp * 1000) + identity.provider.clockSkewMs : nowMs + 3_600_000;
     if (expiresAt <= nowMs) return undefined;
     const bytes = entryBytes(token);
-    if (!this.entries.hasRoomFor(bytes) && !this.doorkeeper.admit(keyOf(token))) return undefined;
+    const probe = keyOf(token);
+    if (!this.entries.hasRoomFor(probe, bytes) && !this.doorkeeper.admit(probe)) return undefined;
     const kept = flat(token);
     const key = keyOf(kept);
     return this.entries.set(key, { token: kept, key, identity, kid, alg, expiresAt, bytes }) ? kept : undefined;

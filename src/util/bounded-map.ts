@@ -55,9 +55,12 @@ export class BoundedMap<K, V> {
     return slot.value;
   }
 
-  /** True when a value of this weight would be stored without evicting anything. */
-  hasRoomFor(weight: number): boolean {
-    return this.map.size < this.maxEntries && this.weight + weight <= (this.limits?.maxWeight ?? Number.POSITIVE_INFINITY);
+  /** True when setting `key` to a value of this weight would evict nothing (it may replace `key`'s own entry). */
+  hasRoomFor(key: K, weight: number): boolean {
+    const own = this.map.get(key);
+    const size = own === undefined ? this.map.size : this.map.size - 1;
+    const held = own === undefined ? this.weight : this.weight - own.weight;
+    return size < this.maxEntries && held + weight <= (this.limits?.maxWeight ?? Number.POSITIVE_INFINITY);
   }
 
   /** Stores `value`, evicting the oldest entries to make room; false when it can never fit. */

@@ -6,8 +6,9 @@
  *
  * A Bloom filter in one fixed typed array, two bits a key: it allocates nothing per key and
  * the garbage collector never scans it. It is cleared after `window` refusals, which bounds
- * both how long a first sighting is remembered and the false-positive rate (about 1.4% with
- * the defaults, a few keys let in early, which costs nothing but one eviction).
+ * both how long a first sighting is remembered and the false-positive rate (with the defaults
+ * at most 1.4%, just before a clearing, and about 0.5% over a window: a few keys let in on
+ * their first sighting, which costs one eviction each).
  */
 export class Doorkeeper {
   private readonly bits: Uint32Array;
@@ -19,6 +20,7 @@ export class Doorkeeper {
     private readonly window = 32_768,
     log2Bits = 19,
   ) {
+    if (!Number.isInteger(log2Bits) || log2Bits < 5 || log2Bits > 30) throw new RangeError(`log2Bits must be an integer from 5 to 30, not ${log2Bits}`);
     this.bits = new Uint32Array(2 ** (log2Bits - 5));
     this.mask = 2 ** log2Bits - 1;
   }

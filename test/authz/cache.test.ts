@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { createAuthorizer } from '../../src/authz/authorizer.js';
+import { entryBytes } from '../../src/authz/cache.js';
 import { closePolicy, startPolicy } from '../../src/authz/key-lifecycle.js';
 import { buildPolicy } from '../../src/authz/policy.js';
 import type { CheckResponse } from '../../src/envoy/check-response.js';
@@ -65,6 +66,15 @@ describe('verified-token cache', () => {
     assert.equal(reasonOf(await h.check(a)), 'allow');
     assert.equal(reasonOf(await h.check(b)), 'allow');
     assert.equal(await h.lookups('hit'), 4, 'c took the least recently used slot');
+  });
+
+  it('counts a cache full by its byte limit as full: a first-seen token waits for its second use', async (t) => {
+    const tok = (sub: string) => sign({ sub, exp: T0 / 1000 + 60 }, keys.rsa.privateKey);
+    const [a, b, c] = await Promise.all([tok('a'), tok('b'), tok('c')]);
+    // Room for two entries by bytes, for a hundred by count.
+    const h = harness(t, `clock-skew: 0s\ncache: { max-entries: 100, max-bytes: ${2 * entryBytes(a) + 100} }\nproviders:\n  - name: corp\n    key-file: k.pem\n`, (dir) => writeKey(dir, 'k.pem', keys.rsa.publicKey));
+    for (const token of [a, b, c, c, c, a]) assert.equal(reasonOf(await h.check(token)), 'allow');
+    assert.equal(await h.lookups('hit'), 1, 'c was refused, then admitted in place of a (the least recently used), then hit; a missed');
   });
 
   it('never caches a failure', async (t) => {

@@ -48,14 +48,17 @@ describe('BoundedMap', () => {
     assert.equal(m.get('d'), 'x'.repeat(9), 'and evicts nothing');
   });
 
-  it('says whether a value would fit without evicting anything', () => {
+  it('says whether a value would fit without evicting anything, counting the entry it would replace', () => {
     const m = new BoundedMap<string, string>(2, { maxWeight: 10, weigh: (v) => v.length });
-    assert.equal(m.hasRoomFor(10), true);
+    assert.equal(m.hasRoomFor('a', 10), true);
     m.set('a', 'xxxx');
-    assert.equal(m.hasRoomFor(6), true);
-    assert.equal(m.hasRoomFor(7), false, 'over the weight limit');
+    assert.equal(m.hasRoomFor('b', 6), true);
+    assert.equal(m.hasRoomFor('b', 7), false, 'over the weight limit');
+    assert.equal(m.hasRoomFor('a', 10), true, "a's own 4 would be replaced");
     m.set('b', 'x');
-    assert.equal(m.hasRoomFor(1), false, 'at the entry limit');
+    assert.equal(m.hasRoomFor('c', 1), false, 'at the entry limit');
+    assert.equal(m.hasRoomFor('b', 6), true, "b's own slot and weight would be replaced");
+    assert.equal(m.hasRoomFor('b', 7), false);
   });
 
   it('keeps the weight right when a key is set again or deleted', () => {
