@@ -49,7 +49,7 @@ export interface ServiceExtras {
 }
 
 /** What bin/jwt-ext-authz adds when NODE_OPTIONS sets no heap size (keep in step with it). */
-export const LAUNCHER_FLAGS = ['--max-old-space-size=64', '--max-semi-space-size=1', '--v8-pool-size=1'] as const;
+export const LAUNCHER_FLAGS = ['--max-old-space-size=64', '--max-semi-space-size=1', '--v8-pool-size=1', '--no-sparkplug'] as const;
 /** The MALLOC_ARENA_MAX bin/jwt-ext-authz sets when the environment does not (keep in step with it). */
 export const LAUNCHER_MALLOC_ARENA_MAX = '1';
 /** What the launcher adds, as the results state it. */

@@ -34,7 +34,7 @@ describe('bin/jwt-ext-authz', () => {
     const pid = child.pid as number;
     const args = procArgs(pid);
     assert.equal(resolve(args.at(-4) ?? ''), BUNDLE, `node runs the bundle: ${args.join(' ')}`);
-    for (const flag of ['--max-old-space-size=64', '--max-semi-space-size=1', '--v8-pool-size=1']) assert.ok(args.includes(flag), `${flag} in ${args.join(' ')}`);
+    for (const flag of ['--max-old-space-size=64', '--max-semi-space-size=1', '--v8-pool-size=1', '--no-sparkplug']) assert.ok(args.includes(flag), `${flag} in ${args.join(' ')}`);
     assert.ok(procEnv(pid).includes('MALLOC_ARENA_MAX=1'));
 
     const address = /"grpc":"([^"]+)"/.exec(output())?.[1];
