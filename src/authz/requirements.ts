@@ -14,7 +14,6 @@ import { SCOPE_TOKEN } from '../util/strings.js';
 const REQUIRE_SCOPES_KEY = 'jwt.require-scopes';
 const REQUIRE_CLAIMS_KEY = 'jwt.require-claims';
 
-/** RFC 6749 §3.3 scope-token: also what can be quoted in a WWW-Authenticate challenge. */
 /** Distinct context_extensions values kept compiled: Envoy's route config has a few. */
 const MAX_EXT_VALUES = 256;
 /** A longer value is a proxy misconfiguration, refused rather than parsed. */

@@ -72,7 +72,6 @@ export class RevocationFile implements Revocations {
     this.watched = new WatchedFile(path, () => this.reload(), (dir, message) => hooks.onWatchError?.(dir, message));
   }
 
-
   match(claims: Readonly<Record<string, unknown>>): RevocationRule | undefined {
     return this.current.match(claims);
   }

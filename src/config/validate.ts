@@ -21,7 +21,6 @@ const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HOST_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 const ORIGINAL_REQUESTS = ['path', 'x-original', 'x-forwarded'] as const;
-/** RFC 6749 §3.3 scope-token; also what can be quoted in a WWW-Authenticate challenge. */
 
 /** Why `h` can not be a route host (SPEC §11), or undefined. */
 function hostProblem(h: string): string | undefined {

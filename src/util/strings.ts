@@ -15,5 +15,8 @@ export const isSafeHeaderValue = (value: string): boolean => !UNSAFE_HEADER_VALU
 /** A plain JSON object (not null, not an array). */
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** An OAuth 2.0 scope token (RFC 6749 §3.3: printable ASCII without space, `"` or `\\`). */
+/**
+ * An OAuth 2.0 scope token (RFC 6749 §3.3: printable ASCII without space, `"` or `\\`); also what
+ * can be quoted in a WWW-Authenticate challenge.
+ */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
